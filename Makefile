@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make dev` and `make test`.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: dev test unit lint install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start embedded PostgreSQL, the dev sidecar and the app; prints URLs and a dev token.
+dev: $(STAMP)
+	$(VENV)/bin/tickler dev
+
+## The whole suite: lint, fast domain unit tests, then integration and end-to-end tests.
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) bench/recurrence.py
+	$(PY) bench/api.py
+
+clean:
+	rm -rf $(VENV) .tickler .pytest_cache .ruff_cache

@@ -1,0 +1,90 @@
+"""The ASGI application: one FastAPI app, one lifespan that owns every long-lived resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api import problems
+from api.routes import health, tags, tasks
+from service.clock import Clock, SystemClock
+from service.settings import Settings
+from store.database import create_engine, session_factory
+from store.uow import SqlUnitOfWork
+
+
+class BodyLimit:
+    """Refuse bodies over `limit` bytes with 413 before they are buffered."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._too_large(send)
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = problems.problem(413, "Content too large", f"body over {self.limit} bytes")
+        await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url
+        if url is None:
+            raise RuntimeError("DATABASE_URL is not set (run `tickler dev` or `tickler serve`)")
+        engine = create_engine(url, pool_size=settings.db_pool_size)
+        sessions = session_factory(engine)
+        app.state.engine = engine
+        app.state.uow_factory = lambda: SqlUnitOfWork(sessions, clock)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Tickler",
+        version="1.0.0",
+        description="Tasks, recurring series and reminders for AI agents and programs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(tasks.router)
+    app.include_router(tags.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry for `uvicorn api.main:app_from_env --factory`."""
+    return create_app()

@@ -1,0 +1,176 @@
+"""Closing an occurrence (complete or skip) and spawning the series' next one.
+
+These are the steps the completion saga runs as separate activities; the synchronous path
+runs them in one transaction. Both are idempotent: an occurrence closed twice keeps its first
+result, and the next occurrence is unique on (series_id, occurrence_index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any, TypeVar
+
+from domain.recurrence import Occurrence, next_occurrence
+from domain.reminders import ReminderSpec, fire_time
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from domain.errors import Conflict
+from domain.events import TaskCompleted, TaskCreated, TaskSkipped
+from domain.tasks import Status
+from service.task_views import local_wall_clock, rule_of, to_public
+from store import tasks_repo as repo
+from store.uow import SqlUnitOfWork
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def close_occurrence(
+    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], status: Status
+) -> uuid.UUID | None:
+    """Mark the (locked) task row closed; return the id of the series' next occurrence."""
+    if row["status"] == status:
+        if row["series_id"] is None:
+            return None
+        return await repo.next_in_series(
+            uow.session, user_id, row["series_id"], row["occurrence_index"]
+        )
+    now = uow.now()
+    await repo.update_task(
+        uow.session,
+        user_id,
+        row["id"],
+        {
+            "status": status.value,
+            "completed_at": now if status is Status.COMPLETED else None,
+            "updated_at": now,
+            "version": row["version"] + 1,
+        },
+    )
+    await repo.cancel_pending_reminders(uow.session, row["id"])
+    next_id = await spawn_next(uow, user_id, row, closed_at=now)
+    event = TaskCompleted if status is Status.COMPLETED else TaskSkipped
+    uow.record(
+        event(
+            occurred_at=now,
+            user_id=user_id,
+            task_id=row["id"],
+            data={"next_task_id": str(next_id) if next_id else None},
+        )
+    )
+    return next_id
+
+
+async def spawn_next(
+    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], closed_at: datetime
+) -> uuid.UUID | None:
+    """Create the occurrence after `row` (idempotent); None when the series has ended."""
+    if row["series_id"] is None or row["series_state"] != "active":
+        return None
+    rule = rule_of(row)
+    done = Occurrence(
+        index=row["occurrence_index"],
+        local=local_wall_clock(row["due_at"], rule.timezone),
+        due_at=row["due_at"],
+    )
+    upcoming = next_occurrence(rule, done, completed_at=closed_at, now=uow.now())
+    if upcoming is None:
+        await repo.update_series(uow.session, user_id, row["series_id"], {"state": "ended"})
+        return None
+    new_id = uuid.uuid4()
+    now = uow.now()
+    created = await repo.insert_task(
+        uow.session,
+        {
+            "id": new_id,
+            "user_id": user_id,
+            "title": row["title"],
+            "description": row["description"],
+            "priority": row["priority"],
+            "status": Status.OPEN.value,
+            "due_at": upcoming.due_at,
+            "timezone": row["timezone"],
+            "series_id": row["series_id"],
+            "occurrence_index": upcoming.index,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        },
+    )
+    if not created:  # a concurrent or earlier run made it already
+        return await repo.next_in_series(
+            uow.session, user_id, row["series_id"], row["occurrence_index"]
+        )
+    tag_ids = await repo.tag_ids(uow.session, user_id, row["tags"])
+    await repo.set_task_tags(uow.session, new_id, list(tag_ids.values()))
+    await repo.replace_reminders(
+        uow.session, user_id, new_id, _carried_reminders(row, upcoming.due_at)
+    )
+    task = to_public((await repo.get_rows(uow.session, user_id, [new_id]))[0])
+    uow.record(
+        TaskCreated(
+            occurred_at=now, user_id=user_id, task_id=new_id, data=task.model_dump(mode="json")
+        )
+    )
+    return new_id
+
+
+def _carried_reminders(row: dict[str, Any], due: datetime) -> list[dict[str, Any]]:
+    """Relative reminders follow the series; absolute ones belonged to one occurrence."""
+    rows = []
+    for item in row["reminders"]:
+        _, before, _, _, _ = item
+        if before is not None:
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "position": len(rows),
+                    "before_minutes": before,
+                    "at": None,
+                    "fire_at": fire_time(ReminderSpec(before_minutes=before), due),
+                    "state": "pending",
+                }
+            )
+    return rows
+
+
+async def recall(
+    uow: SqlUnitOfWork, user_id: str, key: str | None, operation: str, model: type[M]
+) -> M | None:
+    """The stored first result of a request made with idempotency `key`, if any."""
+    if key is None:
+        return None
+    found = (
+        await uow.session.execute(
+            text("SELECT operation, result FROM idempotency_keys WHERE user_id = :u AND key = :k"),
+            {"u": user_id, "k": key},
+        )
+    ).first()
+    if found is None:
+        return None
+    if found.operation != operation:
+        raise Conflict("this idempotency key was already used for a different request")
+    return model.model_validate(found.result)
+
+
+async def remember(
+    uow: SqlUnitOfWork, user_id: str, key: str | None, operation: str, result: BaseModel
+) -> None:
+    """Store `result` under `key` in the caller's transaction (call before commit)."""
+    if key is None:
+        return
+    await uow.session.execute(
+        text(
+            "INSERT INTO idempotency_keys (user_id, key, operation, result) "
+            "VALUES (:u, :k, :o, CAST(:r AS jsonb)) ON CONFLICT DO NOTHING"
+        ),
+        {"u": user_id, "k": key, "o": operation, "r": result.model_dump_json()},
+    )
+
+
+def operation(name: str, *parts: object) -> str:
+    """What a key is bound to: the same key with another request is a client error."""
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+    return f"{name}:{digest}"

@@ -1,0 +1,35 @@
+"""All configuration in one place, read from the environment (prefix TICKLER_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "tickler-dev-secret-not-for-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TICKLER_", extra="ignore")
+
+    env: Literal["local", "test", "production"] = "local"
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "TICKLER_DATABASE_URL")
+    )
+    data_dir: Path = Path(".tickler")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1_000_000
+    db_pool_size: int = 20
+
+    @model_validator(mode="after")
+    def no_default_secret_in_production(self) -> Self:
+        if self.env == "production":
+            if self.jwt_secret.get_secret_value() == DEV_SECRET:
+                raise ValueError("set TICKLER_JWT_SECRET: the dev secret is refused in production")
+            if not self.database_url:
+                raise ValueError("set DATABASE_URL: production has no embedded database")
+        return self

@@ -1,0 +1,114 @@
+"""Actor timers: in memory only, they die with the actor's deactivation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from sidecar.actors.placement import ActiveActor, ActorTable
+from sidecar.app_channel import AppChannel
+from sidecar.durations import Period, parse_instant_or_offset, parse_period
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    callback: str
+    data: Any
+    due_at: datetime
+    period: Period | None
+    expires_at: datetime | None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> TimerSpec:
+        now = datetime.now(UTC)
+        return cls(
+            callback=body.get("callback") or "",
+            data=body.get("data"),
+            due_at=parse_instant_or_offset(body.get("dueTime"), now) or now,
+            period=parse_period(body.get("period")),
+            expires_at=parse_instant_or_offset(body.get("ttl"), now),
+        )
+
+
+class Timer:
+    """One running timer; `stop()` never interrupts a callback already being delivered."""
+
+    def __init__(
+        self, table: ActorTable, app: AppChannel, actor: ActiveActor, name: str, spec: TimerSpec
+    ) -> None:
+        self._table = table
+        self._app = app
+        self._actor = actor
+        self.name = name
+        self._spec = spec
+        self._body = json.dumps({"callback": spec.callback, "data": spec.data}).encode()
+        self._stopped = False
+        self._delivering = False
+        self._task = asyncio.create_task(self._run(), name=f"timer-{name}")
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._actor.timers.get(self.name) is self:
+            del self._actor.timers[self.name]
+        if not self._delivering:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        spec = self._spec
+        fire_at = spec.due_at
+        left = spec.period.repetitions if spec.period else 1
+        path = f"/actors/{self._actor.actor_type}/{self._actor.actor_id}/method/timer/{self.name}"
+        while not self._stopped and (left is None or left > 0):
+            if spec.expires_at is not None and fire_at > spec.expires_at:
+                break
+            delay = (fire_at - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the timer's own schedule
+            await self._table.turn(
+                self._actor.actor_type, self._actor.actor_id, lambda: self._fire(path)
+            )
+            if spec.period is None:
+                break
+            left = None if left is None else left - 1
+            fire_at = max(fire_at + spec.period.interval, datetime.now(UTC))
+        self.stop()
+
+    async def _fire(self, path: str) -> None:
+        if self._stopped:  # unregistered while waiting for the turn
+            return
+        self._delivering = True
+        try:
+            response = await self._app.put(
+                path, content=self._body, headers={"content-type": "application/json"}
+            )
+            if response.status_code >= 300:
+                log.warning("timer %s: app answered %s", path, response.status_code)
+        except httpx.HTTPError as exc:
+            log.warning("timer %s failed: %s", path, exc)
+        finally:
+            self._delivering = False
+
+
+class Timers:
+    def __init__(self, table: ActorTable, app: AppChannel) -> None:
+        self._table = table
+        self._app = app
+
+    def register(self, actor_type: str, actor_id: str, name: str, spec: TimerSpec) -> None:
+        actor = self._table.activate(actor_type, actor_id)
+        if (old := actor.timers.get(name)) is not None:
+            old.stop()
+        actor.timers[name] = Timer(self._table, self._app, actor, name, spec)
+
+    def unregister(self, actor_type: str, actor_id: str, name: str) -> None:
+        actor = self._table.active(actor_type, actor_id)
+        if actor is not None and (timer := actor.timers.get(name)) is not None:
+            timer.stop()

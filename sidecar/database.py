@@ -1,0 +1,64 @@
+"""asyncpg pools, one per connection string, and retries across a database restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_pools: dict[str, asyncpg.Pool] = {}
+_lock = asyncio.Lock()
+
+# Errors after which the same statement can succeed on a fresh connection.
+TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    ConnectionError,
+    OSError,
+)
+
+
+async def pool_for(conn_str: str) -> asyncpg.Pool:
+    """The shared pool for `conn_str` (a libpq URI, e.g. `postgresql://u:@/db?host=/sock`)."""
+    async with _lock:
+        pool = _pools.get(conn_str)
+        if pool is None:
+            pool = await retrying(
+                lambda: asyncpg.create_pool(conn_str, min_size=1, max_size=20),
+                what="connect to PostgreSQL",
+            )
+            _pools[conn_str] = pool
+        return pool
+
+
+async def close_pools() -> None:
+    pools = list(_pools.values())
+    _pools.clear()
+    for pool in pools:
+        await pool.close()
+
+
+async def retrying(
+    operation: Callable[[], Awaitable[T]], *, what: str, give_up_after: float = 30.0
+) -> T:
+    """Run `operation`, retrying while PostgreSQL is unreachable (restarting, failing over)."""
+    deadline = time.monotonic() + give_up_after
+    delay = 0.05
+    while True:
+        try:
+            return await operation()
+        except TRANSIENT as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s failed (%s); retrying", what, exc)
+            await asyncio.sleep(delay)  # backoff while the server comes back
+            delay = min(delay * 2, 1.0)

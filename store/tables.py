@@ -1,0 +1,188 @@
+"""SQLModel tables. Every row that belongs to a user carries `user_id`, and every query
+filters on it (OWASP API1): ids alone never reach another user's rows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Column,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlmodel import Field, SQLModel
+
+metadata = SQLModel.metadata
+
+
+def _ts(nullable: bool = True, **kw: Any) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, **kw))
+
+
+def _now_column() -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class Series(SQLModel, table=True):
+    __tablename__ = "series"
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    user_id: str = Field(sa_column=Column(Text, nullable=False, index=True))
+    rrule: str = Field(sa_column=Column(Text, nullable=False))
+    timezone: str = Field(sa_column=Column(Text, nullable=False))
+    dtstart: datetime = Field(sa_column=Column(DateTime(timezone=False), nullable=False))
+    mode: str = Field(sa_column=Column(Text, nullable=False))
+    catch_up: str = Field(sa_column=Column(Text, nullable=False))
+    exdates: list[datetime] = Field(
+        default_factory=list,
+        sa_column=Column(
+            ARRAY(DateTime(timezone=False)), nullable=False, server_default=text("'{}'")
+        ),
+    )
+    state: str = Field(default="active", sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _now_column()
+    updated_at: datetime | None = _now_column()
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("series_id", "occurrence_index", name="uq_tasks_series_occurrence"),
+        Index(
+            "ix_tasks_user_due",
+            "user_id",
+            text("coalesce(due_at, 'infinity'::timestamptz)"),
+            "id",
+        ),
+        Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_priority", "user_id", "priority", "id"),
+        Index("ix_tasks_user_status_due", "user_id", "status", "due_at"),
+        Index("ix_tasks_search", "user_id", "search", postgresql_using="gin"),
+        Index("ix_tasks_series", "series_id"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    priority: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    status: str = Field(default="open", sa_column=Column(Text, nullable=False))
+    due_at: datetime | None = _ts()
+    timezone: str = Field(default="UTC", sa_column=Column(Text, nullable=False))
+    series_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(UUID(as_uuid=True), ForeignKey("series.id", ondelete="SET NULL")),
+    )
+    occurrence_index: int | None = None
+    completed_at: datetime | None = _ts()
+    created_at: datetime | None = _now_column()
+    updated_at: datetime | None = _now_column()
+    version: int = Field(default=1, nullable=False)
+    search: str | None = Field(
+        default=None,
+        sa_column=Column(
+            TSVECTOR,
+            Computed(
+                "setweight(to_tsvector('english', title), 'A') || "
+                "setweight(to_tsvector('english', description), 'B')",
+                persisted=True,
+            ),
+        ),
+    )
+
+
+class Tag(SQLModel, table=True):
+    __tablename__ = "tags"
+    __table_args__ = (Index("uq_tags_user_name", "user_id", text("lower(name)"), unique=True),)
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    name: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class TaskTag(SQLModel, table=True):
+    __tablename__ = "task_tags"
+    __table_args__ = (Index("ix_task_tags_tag", "tag_id", "task_id"),)
+
+    task_id: uuid.UUID = Field(
+        sa_column=Column(
+            UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    tag_id: uuid.UUID = Field(
+        sa_column=Column(
+            UUID(as_uuid=True), ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+
+
+class Reminder(SQLModel, table=True):
+    __tablename__ = "reminders"
+    __table_args__ = (
+        Index("ix_reminders_task", "task_id"),
+        Index(
+            "ix_reminders_user_pending",
+            "user_id",
+            "fire_at",
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    task_id: uuid.UUID = Field(
+        sa_column=Column(
+            UUID(as_uuid=True), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    position: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    before_minutes: int | None = None
+    at: datetime | None = _ts()
+    fire_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    state: str = Field(default="pending", sa_column=Column(Text, nullable=False))
+    sent_at: datetime | None = _ts()
+
+
+class OutboxEvent(SQLModel, table=True):
+    """Events written in the same transaction as the change they describe (outbox pattern)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    event_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False, unique=True))
+    topic: str = Field(sa_column=Column(Text, nullable=False))
+    type: str = Field(sa_column=Column(Text, nullable=False))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    payload: dict = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime | None = _now_column()
+    published_at: datetime | None = _ts()
+
+
+class IdempotentResult(SQLModel, table=True):
+    """The first result of a request made with an idempotency key, replayed on retries."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: str = Field(sa_column=Column(Text, primary_key=True))
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    operation: str = Field(sa_column=Column(Text, nullable=False))
+    result: dict = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime | None = _now_column()

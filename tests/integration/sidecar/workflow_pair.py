@@ -1,0 +1,70 @@
+"""Shared set-up for the workflow tests: component YAML, the sidecar+app pair, and a client.
+
+The app (apps/workflows_app.py) hosts the SDK's WorkflowRuntime; the test drives it with the
+SDK's DaprWorkflowClient over the sidecar's gRPC port, so `--runtime dapr` runs the same tests
+against real daprd.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dapr.ext.workflow as wf
+import psycopg
+
+from tests.harness import DaprPair
+from tests.integration.sidecar.apps.workflows_app import SIDE_EFFECTS_DDL
+
+APP = "tests.integration.sidecar.apps.workflows_app:app"
+DB_ENV = "TICKLER_DAPR_DATABASE_URL"
+
+RESOURCES = f"""\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: envvar-secrets
+spec:
+  type: secretstores.local.env
+  version: v1
+---
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: statestore
+spec:
+  type: state.postgresql
+  version: v2
+  metadata:
+    - name: connectionString
+      secretKeyRef:
+        name: {DB_ENV}
+        key: {DB_ENV}
+    - name: actorStateStore
+      value: "true"
+auth:
+  secretStore: envvar-secrets
+"""
+
+
+def workflow_pair(workdir: Path, database_uri: str, runtime: str) -> DaprPair:
+    """A pair for the workflow app on `database_uri` (which also holds the side effects)."""
+    with psycopg.connect(database_uri, autocommit=True) as conn:
+        conn.execute(SIDE_EFFECTS_DDL)
+    resources = workdir / "resources"
+    resources.mkdir(parents=True, exist_ok=True)
+    (resources / "components.yaml").write_text(RESOURCES)
+    env = {DB_ENV: database_uri, "WORKFLOWS_TEST_DB": database_uri}
+    return DaprPair(APP, resources, workdir, runtime, extra_env=env)
+
+
+def client_for(pair: DaprPair) -> wf.DaprWorkflowClient:
+    return wf.DaprWorkflowClient(host="127.0.0.1", port=str(pair.grpc_port))
+
+
+def side_effects(database_uri: str, instance_id: str) -> dict[int, int]:
+    """step -> how many times the activity for that step applied its side effect."""
+    with psycopg.connect(database_uri) as conn:
+        rows = conn.execute(
+            "SELECT step, applied FROM wf_side_effects WHERE instance_id = %s", (instance_id,)
+        ).fetchall()
+    return dict(rows)
