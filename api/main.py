@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
+from api.mcp import McpEndpoint
 from api.routes import health, tags, tasks
 from service.clock import Clock, SystemClock
 from service.settings import Settings
@@ -66,7 +67,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.engine = engine
         app.state.uow_factory = lambda: SqlUnitOfWork(sessions, clock)
         try:
-            yield
+            async with mcp.sessions.run():  # mounted apps' lifespans never run on their own
+                yield
         finally:
             await engine.dispose()
 
@@ -77,6 +79,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    mcp = McpEndpoint(
+        settings.jwt_secret.get_secret_value(), lambda: app.state.uow_factory(), clock
+    )
+    # a route, not a Mount: a Mount answers /mcp with a redirect to /mcp/ on every call
+    app.add_route("/mcp", mcp.asgi, include_in_schema=False)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(tasks.router)

@@ -13,7 +13,7 @@ from typing import Annotated, Self
 
 from domain.recurrence import CatchUp, RecurrenceMode
 from domain.reminders import MAX_BEFORE_MINUTES, MAX_REMINDERS_PER_TASK
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.tasks import (
     DESCRIPTION_MAX,
@@ -92,12 +92,13 @@ class TaskUpdate(Strict):
     recurrence: RecurrenceIn | None = None
     reminders: list[ReminderIn] | None = Field(None, max_length=MAX_REMINDERS_PER_TASK)
 
-    @model_validator(mode="after")
-    def no_null_for_required(self) -> Self:
-        for name in ("title", "description", "priority", "tags", "timezone", "reminders"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    @field_validator("title", "description", "priority", "tags", "timezone", "reminders")
+    @classmethod
+    def not_null(cls, value: object) -> object:
+        # runs only for fields present in the body: omitting keeps, null is not allowed
+        if value is None:
+            raise ValueError("cannot be null; omit the field to keep it")
+        return value
 
 
 class RecurrenceOut(BaseModel):
@@ -208,3 +209,28 @@ class ReminderExplanationOut(BaseModel):
     fire_at_local: datetime
     state: str
     why: str
+
+
+class RecurrencePreview(BaseModel):
+    """A rule (RRULE or plain phrase) checked and expanded without creating anything."""
+
+    rrule: str = Field(description="normalised RFC 5545 RRULE value, ready for add_task")
+    parsed_from: str = Field(description="`rrule` or `phrase`: how the input was read")
+    summary: str = Field(description="the rule in plain language")
+    timezone: str
+    start: AwareDatetime = Field(description="DTSTART: the first occurrence, in `timezone`")
+    occurrences: list[AwareDatetime] = Field(description="the next dates, in `timezone`")
+    warnings: list[str] = Field(description="valid but surprising: DST gaps, skipped months...")
+
+
+class TagDeletion(BaseModel):
+    name: str
+    untagged_task_ids: list[uuid.UUID]
+    dry_run: bool
+
+
+class TagRenaming(BaseModel):
+    name: str = Field(description="the tag's name now (or after a dry run)")
+    count: int = Field(description="tasks carrying it")
+    merged: bool = Field(description="true when the new name existed and the two were merged")
+    dry_run: bool

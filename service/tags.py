@@ -9,7 +9,8 @@ from sqlalchemy import text
 from domain.errors import NotFound
 from domain.events import TaskUpdated
 from domain.tasks import normalize_tags
-from service.schemas import TagCount
+from service.occurrences import operation, recall, remember
+from service.schemas import TagCount, TagDeletion, TagRenaming
 from store.uow import SqlUnitOfWork
 
 
@@ -26,13 +27,26 @@ async def list_tags(uow: SqlUnitOfWork, user_id: str) -> list[TagCount]:
         return [TagCount(name=r.name, count=r.count) for r in rows]
 
 
-async def rename_tag(uow: SqlUnitOfWork, user_id: str, name: str, new_name: str) -> TagCount:
-    """Rename `name`; if `new_name` already exists (in any case), merge the two."""
+async def rename_tag(
+    uow: SqlUnitOfWork,
+    user_id: str,
+    name: str,
+    new_name: str,
+    *,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+) -> TagRenaming:
+    """Rename `name`; if `new_name` already exists (in any case), merge the two.
+    `dry_run` makes the change in the transaction, reports it and rolls it back."""
     (new_name,) = normalize_tags([new_name], field="name")
+    op = operation("rename_tag", name.strip().lower(), new_name, dry_run)
     async with uow:
+        if replay := await recall(uow, user_id, idempotency_key, op, TagRenaming):
+            return replay
         source = await _find(uow, user_id, name)
         target = await _find(uow, user_id, new_name, missing_ok=True)
-        if target is None or target == source:
+        merged = target is not None and target != source
+        if not merged:
             await uow.session.execute(
                 text("UPDATE tags SET name = :n WHERE id = :id"), {"n": new_name, "id": source}
             )
@@ -55,16 +69,40 @@ async def rename_tag(uow: SqlUnitOfWork, user_id: str, name: str, new_name: str)
                 text("SELECT count(*) FROM task_tags WHERE tag_id = :t"), {"t": target}
             )
         ).scalar_one()
+        result = TagRenaming(name=new_name, count=count, merged=merged, dry_run=dry_run)
+        if dry_run:
+            return result  # leaving the unit of work rolls the change back
+        await remember(uow, user_id, idempotency_key, op, result)
         await uow.commit()
-        return TagCount(name=new_name, count=count)
+        return result
 
 
-async def delete_tag(uow: SqlUnitOfWork, user_id: str, name: str) -> None:
+async def delete_tag(
+    uow: SqlUnitOfWork,
+    user_id: str,
+    name: str,
+    *,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+) -> TagDeletion:
+    """Remove the tag from every task and delete it; `dry_run` only reports the tasks."""
+    op = operation("delete_tag", name.strip().lower(), dry_run)
     async with uow:
+        if replay := await recall(uow, user_id, idempotency_key, op, TagDeletion):
+            return replay
         tag_id = await _find(uow, user_id, name)
-        await _record_changed(uow, user_id, tag_id, {"tag_deleted": name})
+        if dry_run:
+            rows = await uow.session.execute(
+                text("SELECT task_id FROM task_tags WHERE tag_id = :t ORDER BY task_id"),
+                {"t": tag_id},
+            )
+            return TagDeletion(name=name, untagged_task_ids=list(rows.scalars()), dry_run=True)
+        changed = await _record_changed(uow, user_id, tag_id, {"tag_deleted": name})
         await uow.session.execute(text("DELETE FROM tags WHERE id = :t"), {"t": tag_id})
+        result = TagDeletion(name=name, untagged_task_ids=sorted(changed), dry_run=False)
+        await remember(uow, user_id, idempotency_key, op, result)
         await uow.commit()
+        return result
 
 
 async def _find(
@@ -81,7 +119,9 @@ async def _find(
     return tag_id
 
 
-async def _record_changed(uow: SqlUnitOfWork, user_id: str, tag_id: uuid.UUID, data: dict) -> None:
+async def _record_changed(
+    uow: SqlUnitOfWork, user_id: str, tag_id: uuid.UUID, data: dict
+) -> list[uuid.UUID]:
     """Every task carrying the tag changed; bump its version and say so on the change feed."""
     rows = await uow.session.execute(
         text(
@@ -90,7 +130,8 @@ async def _record_changed(uow: SqlUnitOfWork, user_id: str, tag_id: uuid.UUID, d
         ),
         {"u": user_id, "t": tag_id, "now": uow.now()},
     )
-    for (task_id,) in rows:
+    changed = [task_id for (task_id,) in rows]
+    for task_id in changed:
         uow.record(
             TaskUpdated(
                 occurred_at=uow.now(),
@@ -99,3 +140,4 @@ async def _record_changed(uow: SqlUnitOfWork, user_id: str, tag_id: uuid.UUID, d
                 data={"changed": ["tags"], **data},
             )
         )
+    return changed

@@ -155,7 +155,7 @@ async def list_rows(
 def _decoded(row: Any) -> dict[str, Any]:
     """Reminders arrive as JSON arrays: [id, before_minutes, at, fire_at, state]."""
     out = dict(row)
-    out["reminders"] = [json.loads(r) for r in out["reminders"]]
+    out["reminders"] = [json.loads(r) if isinstance(r, str) else r for r in out["reminders"]]
     return out
 
 

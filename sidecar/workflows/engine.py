@@ -307,6 +307,7 @@ class WorkflowEngine:
         if inflight is None or inflight.turn is None or inflight.turn.token != res.completionToken:
             return  # a stale answer: the turn was re-dispatched and will be answered again
         turn = inflight.turn
+        before = turn.instance.status
         committed = False
         try:
             now = ev.utcnow()
@@ -317,49 +318,35 @@ class WorkflowEngine:
             self._settle(res.instanceId, again=not committed)
         for instance_id, at in woken:
             self._wake_at(instance_id, at)
-        self._changed(res.instanceId)
+        if outcome.status != before or outcome.restart is not None:
+            self._changed(res.instanceId)
 
     async def _commit(
         self, turn: Turn, out: Outcome, now: datetime
     ) -> list[tuple[str, datetime]]:
-        """Persist a turn in one transaction; returns (instance, when) pairs to wake."""
+        """Persist a turn atomically; returns (instance, when) pairs to wake."""
         me = turn.instance.instance_id
         woken: list[tuple[str, datetime]] = []
-        new_activities: list[ActivityRow] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            current = await store.get_instance(conn, me, lock=True)
-            if current is None or current.execution_id != turn.instance.execution_id:
-                return []  # purged or restarted while the worker was busy
-            consumed = [r.id for r in turn.inbox]
+        activity_ids: list[int] | None = []
+        # Most turns are one statement; only cross-instance work needs a transaction.
+        several = out.restart is not None or out.messages or out.children
+        async with self.pool.acquire() as conn, (
+            conn.transaction() if several else contextlib.nullcontext()
+        ):
             if out.restart is not None:
-                kept = await store.take_raised_events(conn, me, consumed)
-                await store.clear_instance_data(conn, [me])
-                started = out.restart[0].executionStarted
-                await store.push_inbox(conn, [(me, e, now) for e in (*out.restart, *kept)])
-                await store.update_instance(
-                    conn, current, status=ev.RUNNING, custom_status=out.custom_status, now=now,
-                    execution_id=started.workflowInstance.executionId.value,
-                    input=ev.optional_string(started, "input"),
-                )
+                if not await self._restart(conn, turn, out, now):
+                    return []
                 woken.append((me, now))
             else:
-                await store.append_history(conn, me, len(turn.history), out.appended)
-                if out.finished:
-                    await store.clear_pending(conn, [me])
-                else:
-                    await store.delete_inbox_rows(conn, consumed)
-                ids = await store.insert_activities(
-                    conn, me, current.execution_id, out.activities)
-                new_activities = [
-                    ActivityRow(i, me, current.execution_id, e)
-                    for i, e in zip(ids, out.activities, strict=True)
-                ]
-                await store.push_inbox(conn, [(me, fired, at) for fired, at in out.timers])
-                woken += [(me, at) for _, at in out.timers]
-                await store.update_instance(
-                    conn, current, status=out.status, custom_status=out.custom_status, now=now,
-                    output=out.output, failure=out.failure,
+                activity_ids = await store.commit_turn(
+                    conn, turn.instance, status=out.status, custom_status=out.custom_status,
+                    output=out.output, failure=out.failure, first_seq=len(turn.history),
+                    appended=out.appended, consumed=[r.id for r in turn.inbox],
+                    timers=out.timers, activities=out.activities, now=now,
                 )
+                if activity_ids is None:
+                    return []  # purged or restarted while the worker was busy
+                woken += [(me, at) for _, at in out.timers]
             for target, message in out.messages:
                 if await store.push_inbox_if_active(conn, target, message, now):
                     woken.append((target, now))
@@ -367,9 +354,30 @@ class WorkflowEngine:
                 woken += await self._create_child(conn, me, started, now)
         if out.finished or out.restart is not None:
             self._forget_activities({me})
-        for row in new_activities:
-            self._add_activity(row)
+        else:
+            for activity_id, scheduled in zip(activity_ids, out.activities, strict=True):
+                self._add_activity(
+                    ActivityRow(activity_id, me, turn.instance.execution_id, scheduled))
         return woken
+
+    async def _restart(
+        self, conn: asyncpg.Connection, turn: Turn, out: Outcome, now: datetime
+    ) -> bool:
+        """Continue-as-new: a fresh execution, keeping external events not yet consumed."""
+        me = turn.instance.instance_id
+        current = await store.get_instance(conn, me, lock=True)
+        if current is None or current.execution_id != turn.instance.execution_id:
+            return False
+        kept = await store.take_raised_events(conn, me, [r.id for r in turn.inbox])
+        await store.clear_instance_data(conn, [me])
+        started = out.restart[0].executionStarted
+        await store.push_inbox(conn, [(me, e, now) for e in (*out.restart, *kept)])
+        await store.update_instance(
+            conn, current, status=ev.RUNNING, custom_status=out.custom_status, now=now,
+            execution_id=started.workflowInstance.executionId.value,
+            input=ev.optional_string(started, "input"),
+        )
+        return True
 
     async def _create_child(
         self, conn: asyncpg.Connection, parent_id: str, started: pb.HistoryEvent, now: datetime

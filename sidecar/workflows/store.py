@@ -212,19 +212,95 @@ async def push_inbox_if_active(
 async def load_turn(
     conn: asyncpg.Connection, instance_id: str, now: datetime
 ) -> tuple[Instance | None, list[pb.HistoryEvent], list[InboxRow]]:
-    """The instance, its committed history and its inbox events visible at `now`."""
-    instance = await get_instance(conn, instance_id)
-    if instance is None:
-        return None, [], []
-    inbox = await conn.fetch(
-        "SELECT id, event FROM dapr_wf_inbox WHERE instance_id = $1 AND visible_at <= $2"
-        " ORDER BY id",
+    """The instance, its committed history and its inbox events visible at `now`.
+
+    One round trip: a turn is loaded for every event an instance receives.
+    """
+    row = await conn.fetchrow(
+        """
+        SELECT i.*,
+            ARRAY(SELECT id FROM dapr_wf_inbox WHERE instance_id = $1 AND visible_at <= $2
+                  ORDER BY id) AS inbox_ids,
+            ARRAY(SELECT event FROM dapr_wf_inbox WHERE instance_id = $1 AND visible_at <= $2
+                  ORDER BY id) AS inbox_events,
+            ARRAY(SELECT event FROM dapr_wf_history WHERE instance_id = $1
+                  ORDER BY seq) AS history
+        FROM dapr_wf_instances i WHERE i.instance_id = $1
+        """,
         instance_id, now,
     )
-    if not inbox:
-        return instance, [], []
-    history = await load_history(conn, instance_id)
-    return instance, history, [InboxRow(r["id"], _parse(r["event"])) for r in inbox]
+    if row is None:
+        return None, [], []
+    fields = dict(row)
+    ids, raw_inbox, raw_history = (
+        fields.pop("inbox_ids"), fields.pop("inbox_events"), fields.pop("history"))
+    inbox = [InboxRow(i, _parse(e)) for i, e in zip(ids, raw_inbox, strict=True)]
+    return Instance(**fields), [_parse(e) for e in raw_history], inbox
+
+
+async def commit_turn(
+    conn: asyncpg.Connection,
+    instance: Instance,
+    *,
+    status: int,
+    custom_status: str | None,
+    output: str | None,
+    failure: pb.TaskFailureDetails | None,
+    first_seq: int,
+    appended: list[pb.HistoryEvent],
+    consumed: list[int],
+    timers: list[tuple[pb.HistoryEvent, datetime]],
+    activities: list[pb.HistoryEvent],
+    now: datetime,
+) -> list[int] | None:
+    """Persist a turn in one statement (so one implicit transaction).
+
+    Updates the instance only if it still runs the same execution, appends history, removes
+    the consumed inbox events (all of them, and pending activities, once it finished), queues
+    its timers and schedules its activities. Returns the new activity ids, or None when the
+    instance was purged or restarted meanwhile (nothing is written then).
+    """
+    row = await conn.fetchrow(
+        """
+        WITH upd AS (
+            UPDATE dapr_wf_instances SET status = $3, custom_status = $4, updated_at = $5,
+                started_at = COALESCE(started_at, $5),
+                completed_at = CASE WHEN $6 THEN $5::timestamptz END,
+                output = $7, failure = $8
+            WHERE instance_id = $1 AND execution_id = $2
+            RETURNING instance_id
+        ), hist AS (
+            INSERT INTO dapr_wf_history (instance_id, seq, event)
+            SELECT $1, s, e FROM upd, unnest($9::int[], $10::bytea[]) AS t(s, e)
+        ), consumed AS (
+            DELETE FROM dapr_wf_inbox
+            WHERE instance_id = $1 AND (id = ANY($11::bigint[]) OR $6)
+              AND EXISTS (SELECT 1 FROM upd)
+        ), timers AS (
+            INSERT INTO dapr_wf_inbox (instance_id, kind, visible_at, event)
+            SELECT $1, 'timerFired', v, e FROM upd, unnest($12::timestamptz[], $13::bytea[])
+                AS t(v, e)
+        ), dropped AS (
+            DELETE FROM dapr_wf_activities
+            WHERE instance_id = $1 AND $6 AND EXISTS (SELECT 1 FROM upd)
+        ), acts AS (
+            INSERT INTO dapr_wf_activities (instance_id, execution_id, event)
+            SELECT $1, $2, e FROM upd, unnest($14::bytea[]) WITH ORDINALITY AS t(e, n)
+            ORDER BY n
+            RETURNING id
+        )
+        SELECT EXISTS (SELECT 1 FROM upd) AS current,
+            ARRAY(SELECT id FROM acts ORDER BY id) AS ids
+        """,
+        instance.instance_id, instance.execution_id, status, custom_status, now,
+        status in TERMINAL, output, None if failure is None else failure.SerializeToString(),
+        list(range(first_seq, first_seq + len(appended))),
+        [e.SerializeToString() for e in appended],
+        consumed,
+        [at for _, at in timers], [e.SerializeToString() for e, _ in timers],
+        [e.SerializeToString() for e in activities],
+    )
+    return list(row["ids"]) if row["current"] else None
 
 
 async def load_history(conn: asyncpg.Connection, instance_id: str) -> list[pb.HistoryEvent]:
@@ -232,20 +308,6 @@ async def load_history(conn: asyncpg.Connection, instance_id: str) -> list[pb.Hi
         "SELECT event FROM dapr_wf_history WHERE instance_id = $1 ORDER BY seq", instance_id
     )
     return [_parse(r["event"]) for r in rows]
-
-
-async def append_history(
-    conn: asyncpg.Connection, instance_id: str, first_seq: int, events: list[pb.HistoryEvent]
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO dapr_wf_history (instance_id, seq, event)
-        SELECT $1, s, e FROM unnest($2::int[], $3::bytea[]) AS t(s, e)
-        """,
-        instance_id,
-        list(range(first_seq, first_seq + len(events))),
-        [e.SerializeToString() for e in events],
-    )
 
 
 async def delete_inbox_rows(conn: asyncpg.Connection, ids: list[int]) -> None:
@@ -297,42 +359,27 @@ async def update_instance(
     )
 
 
-async def insert_activities(
-    conn: asyncpg.Connection, instance_id: str, execution_id: str, events: list[pb.HistoryEvent]
-) -> list[int]:
-    if not events:
-        return []
-    rows = await conn.fetch(
-        """
-        INSERT INTO dapr_wf_activities (instance_id, execution_id, event)
-        SELECT $1, $2, e FROM unnest($3::bytea[]) WITH ORDINALITY AS t(e, n) ORDER BY n
-        RETURNING id
-        """,
-        instance_id, execution_id, [e.SerializeToString() for e in events],
-    )
-    return sorted(r["id"] for r in rows)
-
-
 async def finish_activity(
     conn: asyncpg.Connection, activity_id: int, result: pb.HistoryEvent, now: datetime
 ) -> str | None:
-    """Delete a pending activity and queue its result for its instance, atomically.
+    """Delete a pending activity and queue its result for its instance, in one statement.
 
     Returns the instance id, or None when the activity was already settled or its
-    execution is gone (purged, restarted, continued as new).
+    execution is gone (purged, finished, restarted, continued as new).
     """
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "DELETE FROM dapr_wf_activities WHERE id = $1 RETURNING instance_id, execution_id",
-            activity_id,
+    return await conn.fetchval(
+        f"""
+        WITH act AS (
+            DELETE FROM dapr_wf_activities WHERE id = $1 RETURNING instance_id, execution_id
         )
-        if row is None:
-            return None
-        instance = await get_instance(conn, row["instance_id"])
-        if instance is None or not instance.active or instance.execution_id != row["execution_id"]:
-            return None
-        await push_inbox(conn, [(instance.instance_id, result, now)])
-        return instance.instance_id
+        INSERT INTO dapr_wf_inbox (instance_id, kind, visible_at, event)
+        SELECT i.instance_id, $2, $3, $4 FROM act JOIN dapr_wf_instances i
+            ON i.instance_id = act.instance_id AND i.execution_id = act.execution_id
+        WHERE {ACTIVE_STATUSES.replace("status", "i.status")}
+        RETURNING instance_id
+        """,
+        activity_id, kind_of(result), now, result.SerializeToString(),
+    )
 
 
 async def descendants(conn: asyncpg.Connection, instance_id: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,7 +22,7 @@ from service.settings import Settings
 from store.database import migrate
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)  # a Monday
-SECRET = "test-secret-for-the-suite-only"
+SECRET = "test-secret-for-the-suite-only-0123456789"
 
 
 @dataclass
@@ -47,8 +48,31 @@ async def api(make_database) -> AsyncIterator[Api]:
     clock = FrozenClock(NOW)
     settings = Settings(env="test", database_url=url, jwt_secret=SECRET)
     app = create_app(settings, clock)
-    async with app.router.lifespan_context(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tickler") as client:
             yield Api(client, clock, url)
-    clock.set(NOW)
+
+
+@asynccontextmanager
+async def running(app) -> AsyncIterator[None]:
+    """Run the app's lifespan in a task of its own: its task groups must start and stop in
+    one task, while pytest may tear a fixture down from another."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve() -> None:
+        async with app.router.lifespan_context(app):
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(serve())
+    await asyncio.wait(
+        [task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED
+    )
+    if task.done():
+        task.result()  # the lifespan failed: raise its error here
+    try:
+        yield
+    finally:
+        stop.set()
+        await task

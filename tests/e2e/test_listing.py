@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import NOW, Api
 
 USER = "lister"
 
@@ -39,7 +41,9 @@ async def seeded(api: Api) -> dict[str, dict]:
     }
     created = {}
     for key, body in specs.items():
+        api.clock.advance(timedelta(seconds=1))  # distinct creation times, in this order
         created[key] = await api.create(USER, **body)
+    api.clock.set(NOW)
     await api.client.post(f"/v1/tasks/{created['call']['id']}/complete", headers=api.auth(USER))
     return created
 

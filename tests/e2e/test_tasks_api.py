@@ -21,7 +21,7 @@ async def test_create_returns_the_full_task_with_the_zone_offset(api: Api) -> No
     assert task["title"] == "Pay rent"
     assert task["priority"] == "high"
     assert task["status"] == "open"
-    assert sorted(task["tags"]) == ["home", "Money"]
+    assert task["tags"] == ["home", "Money"]  # case-insensitive name order
     assert task["due_at"] == "2027-03-01T09:00:00Z" or task["due_at"].endswith("+00:00")
     assert task["timezone"] == "Europe/London"
     assert task["version"] == 1

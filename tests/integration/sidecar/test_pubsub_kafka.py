@@ -114,7 +114,8 @@ def test_http_published_cloudevent_keeps_its_id(pair: DaprPair) -> None:
     mark = uuid.uuid4().hex
     body = json.dumps({"id": f"evt-{mark}", "type": "tickler.x", "source": "api",
                        "specversion": "1.0", "data": {"mark": mark}}).encode()
-    assert http_publish(pair, PREFIX + "orders", body, "application/cloudevents+json").status_code == 204
+    response = http_publish(pair, PREFIX + "orders", body, "application/cloudevents+json")
+    assert response.status_code == 204
     [delivery] = wait_for_deliveries(pair, "orders", mark, timeout=60)
     assert (delivery["event"]["id"], delivery["event"]["type"]) == (f"evt-{mark}", "tickler.x")
 

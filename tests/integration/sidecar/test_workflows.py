@@ -161,7 +161,7 @@ def test_a_suspended_workflow_keeps_events_until_it_is_resumed(client) -> None:
 def test_custom_status_is_visible_while_the_workflow_runs(client) -> None:
     instance_id = client.schedule_new_workflow(app.status_reporter)
     wait_until(
-        lambda: client.get_workflow_state(instance_id).serialized_custom_status == '"waiting"',
+        lambda: client.get_workflow_state(instance_id).serialized_custom_status == "waiting",
         what="custom status",
     )
     client.terminate_workflow(instance_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 
 EVENTS: list[dict[str, Any]] = []
+ATTEMPTS: Counter[tuple[str, str]] = Counter()  # reminder deliveries per (actor id, name)
 
 
 class CounterActorInterface(ActorInterface):
@@ -132,11 +134,8 @@ class CounterActor(Actor, CounterActorInterface, Remindable):
         ttl: timedelta | None = None,
     ) -> None:
         data = json.loads(state) if state else {}
-        attempts = 1 + sum(
-            1
-            for e in EVENTS
-            if e["kind"] == "reminder-attempt" and e["actor"] == self.id.id and e["name"] == name
-        )
+        ATTEMPTS[self.id.id, name] += 1
+        attempts = ATTEMPTS[self.id.id, name]
         _record("reminder-attempt", self, name=name, data=data)
         if hold := data.get("hold"):
             await asyncio.sleep(hold)  # keep this delivery in flight for the test

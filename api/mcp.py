@@ -1,0 +1,792 @@
+"""The MCP server: Tickler's front door for AI agents (all MCP code lives in this module).
+
+Tools call the service layer, exactly like the HTTP routes. The caller is always the user of
+the bearer token (HTTP) or of TICKLER_TOKEN (stdio), never a tool argument; another user's
+ids answer "not found". Tool arguments are strict: unknown ones are refused, not ignored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import wraps
+from typing import Annotated, Any, ParamSpec
+
+from mcp.server.auth.middleware.auth_context import auth_context_var, get_access_token
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api import problems
+from api.auth import AuthError, bearer_token, user_from_token
+from domain.errors import Conflict, DomainError, NotFound, ValidationFailed, VersionMismatch
+from domain.reminders import MAX_REMINDERS_PER_TASK
+from domain.tasks import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
+from service import reminders as reminder_svc
+from service import tags as tag_svc
+from service import tasks as task_svc
+from service.clock import Clock
+from service.recurrence import preview_recurrence as preview_rule
+from service.schemas import (
+    Completion,
+    DeleteScope,
+    Deletion,
+    Priority,
+    RecurrenceIn,
+    RecurrencePreview,
+    ReminderExplanationOut,
+    ReminderIn,
+    ReminderOut,
+    Status,
+    TagCount,
+    TagDeletion,
+    TagRenaming,
+    TaskCreate,
+    TaskPage,
+    TaskPublic,
+    TaskQuery,
+    TaskSort,
+    TaskUpdate,
+    UpcomingReminder,
+)
+from service.task_views import zone
+from store.uow import UnitOfWorkFactory
+
+INSTRUCTIONS = """\
+Tickler keeps the user's tasks, recurring series and reminders.
+- Times: RFC 3339. A time without an offset is wall-clock time in the task's `timezone`.
+- Recurrence: check a rule with preview_recurrence first (it takes plain phrases such as
+  "every weekday at 9am" and returns the RRULE to pass to add_task or update_task).
+- Mutating tools take `idempotency_key`: reuse the key when you retry, and the first result
+  comes back with nothing changed twice.
+- delete_task, rename_tag and delete_tag take `dry_run`: look before you delete.
+- update_task changes only the fields you pass; recurrence and reminders are kept unless you
+  pass them (or name them in `clear`)."""
+
+# -- caller identity ---------------------------------------------------------------------------
+
+
+def _principal(user_id: str, token: str) -> AuthenticatedUser:
+    # subject is the user: the SDK binds an HTTP session to (client_id, issuer, subject)
+    return AuthenticatedUser(
+        AccessToken(token=token, client_id=user_id, subject=user_id, scopes=[])
+    )
+
+
+@contextmanager
+def authenticated_as(user_id: str, token: str) -> Iterator[None]:
+    """Run the MCP server (stdio) as `user_id`: tasks started inside inherit the caller."""
+    reset = auth_context_var.set(_principal(user_id, token))
+    try:
+        yield
+    finally:
+        auth_context_var.reset(reset)
+
+
+def _caller() -> str:
+    token = get_access_token()
+    if token is None or not token.subject:
+        raise ToolError("not authenticated: send 'Authorization: Bearer <token>'")
+    return token.subject
+
+
+class BearerAuth:
+    """The /v1 bearer JWT for /mcp: 401 problem+json with WWW-Authenticate when it is missing
+    or bad; otherwise the user rides the request scope and the SDK's auth context variable,
+    which the SDK carries into the task that runs the tool."""
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app, self.secret = app, secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        try:
+            token = bearer_token(Headers(scope=scope).get("authorization"))
+            user_id = user_from_token(self.secret, token)
+        except AuthError as exc:
+            response = problems.problem(
+                401,
+                "Unauthorized",
+                str(exc),
+                headers={"WWW-Authenticate": 'Bearer realm="tickler"'},
+                instance=scope["path"],
+            )
+            return await response(scope, receive, send)
+        user = _principal(user_id, token)
+        scope["user"] = user
+        reset = auth_context_var.set(user)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            auth_context_var.reset(reset)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+P = ParamSpec("P")
+
+
+def _agent_errors(fn: Callable[P, Awaitable[CallToolResult]]) -> Callable[P, Awaitable[Any]]:
+    """Domain and validation errors become tool errors the agent can act on; anything else is
+    left to the SDK, which answers with the tool name only (no trace leaves the server)."""
+
+    @wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
+        try:
+            return await fn(*args, **kwargs)
+        except ValidationFailed as exc:
+            details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+            raise ToolError(f"invalid input: {details}") from None
+        except ValidationError as exc:
+            raise ToolError(f"invalid input: {_validation_details(exc)}") from None
+        except NotFound as exc:
+            raise ToolError(
+                f"not found: {exc}. Ids belong to one user; find tasks with list_tasks or "
+                "search_tasks, reminders with list_upcoming_reminders, tags with list_tags"
+            ) from None
+        except VersionMismatch as exc:
+            raise ToolError(
+                f"version conflict: {exc}. Call get_task for the current version, then retry"
+            ) from None
+        except Conflict as exc:
+            raise ToolError(f"conflict: {exc}") from None
+        except DomainError as exc:
+            raise ToolError(str(exc)) from None
+
+    return run
+
+
+def _validation_details(exc: ValidationError, allowed: list[str] | None = None) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"] if "[" not in str(p)) or "arguments"
+        if err["type"] == "extra_forbidden":
+            known = f"; allowed: {', '.join(allowed)}" if allowed and len(err["loc"]) == 1 else ""
+            parts.append(f"{field}: unknown argument{known}")
+        else:
+            parts.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+class _StrictServer(MCPServer):
+    """Rewrites the SDK's argument-validation failure (a pydantic dump with URLs) into one
+    line per field that names what is allowed."""
+
+    def __init__(self, tools: list[Tool], **kwargs: Any) -> None:
+        super().__init__(tools=tools, **kwargs)
+        self._arguments = {t.name: list(t.parameters.get("properties", {})) for t in tools}
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                raise
+            details = _validation_details(cause, self._arguments.get(name))
+            raise ToolError(f"invalid arguments for {name}: {details}") from cause
+
+
+def _strict(tool: Tool) -> Tool:
+    """Refuse unknown arguments: the SDK's argument model ignores them by default, which would
+    turn a misspelt `recurrance` into a silent no-op."""
+
+    class StrictArguments(tool.fn_metadata.arg_model):  # type: ignore[name-defined,misc]
+        model_config = ConfigDict(extra="forbid")
+
+    StrictArguments.__name__ = tool.fn_metadata.arg_model.__name__
+    tool.fn_metadata.arg_model = StrictArguments
+    tool.parameters = StrictArguments.model_json_schema(by_alias=True)
+    return tool
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+class TaskList(BaseModel):
+    items: list[TaskPublic]
+    next_cursor: str | None = Field(description="pass back as `cursor` for the next page")
+
+
+class TagList(BaseModel):
+    items: list[TagCount]
+
+
+class UpcomingReminders(BaseModel):
+    items: list[UpcomingReminder]
+
+
+def _result(model: BaseModel, summary: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=summary)],
+        structured_content=model.model_dump(mode="json"),
+    )
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M %Z").strip() if value else "no due time"
+
+
+def _line(task: TaskPublic) -> str:
+    repeat = f", {task.recurrence.summary.lower()}" if task.recurrence else ""
+    return f"'{task.title}' [{task.status}] due {_when(task.due_at)}{repeat} (id {task.id})"
+
+
+def _page_summary(page: TaskPage, what: str = "tasks") -> str:
+    if not page.items:
+        return f"no {what}"
+    shown = page.items[:10]
+    more = " (more: pass next_cursor)" if page.next_cursor else ""
+    lines = [f"{len(page.items)} {what}{more}"]
+    lines += [f"- {_line(t)}" for t in shown]
+    if len(page.items) > len(shown):
+        lines.append(f"... and {len(page.items) - len(shown)} more in the structured result")
+    return "\n".join(lines)
+
+
+def _completion_summary(done: Completion, verb: str) -> str:
+    text = f"{verb} {_line(done.task)}"
+    if done.next:
+        return f"{text}\nnext occurrence: {_line(done.next)}"
+    return f"{text}\nno next occurrence" + (" (series ended)" if done.task.recurrence else "")
+
+
+# -- parameter types -----------------------------------------------------------------------------
+
+TaskId = Annotated[
+    uuid.UUID,
+    Field(
+        description="the task's id, from add_task, list_tasks or search_tasks",
+        examples=["0b5e6f1c-3a0e-4a44-9c1e-5f0b8f2d7a11"],
+    ),
+]
+ReminderId = Annotated[
+    uuid.UUID,
+    Field(
+        description="the reminder's id, from get_task or list_upcoming_reminders",
+        examples=["6f1c3a0e-0b5e-4a44-9c1e-5f0b8f2d7a11"],
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="any unique string; a retry with the same key returns the first result "
+        "and changes nothing again",
+        examples=["7d1f3c2e-retry-safe"],
+    ),
+]
+DryRun = Annotated[
+    bool, Field(description="true: report what would change, change nothing")
+]
+Due = Annotated[
+    datetime | None,
+    Field(
+        description="RFC 3339; without an offset it is wall-clock time in `timezone`",
+        examples=["2027-01-08T09:00:00", "2027-01-08T09:00:00+01:00"],
+    ),
+]
+Zone = Annotated[
+    str,
+    Field(min_length=1, max_length=64, description="IANA time zone", examples=["Europe/London"]),
+]
+Tags = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=TAG_MAX)]],
+    Field(max_length=TAGS_MAX, description="tag names (case-insensitive)", examples=[["work"]]),
+]
+Recurrence = Annotated[
+    RecurrenceIn | None,
+    Field(
+        description="repeat the task; get the rrule from preview_recurrence",
+        examples=[{"rrule": "FREQ=WEEKLY;BYDAY=MO,TH", "mode": "schedule"}],
+    ),
+]
+Reminders = Annotated[
+    list[ReminderIn],
+    Field(
+        max_length=MAX_REMINDERS_PER_TASK,
+        description="each {before_minutes} (before the due time) or {at} (absolute time)",
+        examples=[[{"before_minutes": 30}, {"at": "2027-01-08T08:00:00"}]],
+    ),
+]
+Limit = Annotated[int, Field(ge=1, le=200, description="page size")]
+Cursor = Annotated[
+    str | None,
+    Field(max_length=1000, description="next_cursor from the previous page, unchanged"),
+]
+
+class ClearableField(StrEnum):
+    DUE_AT = "due_at"
+    RECURRENCE = "recurrence"
+
+
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+def _writes(*, destructive: bool, idempotent: bool) -> ToolAnnotations:
+    return ToolAnnotations(
+        read_only_hint=False,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=False,
+    )
+
+
+# -- the tools -----------------------------------------------------------------------------------
+
+
+def build_server(units: UnitOfWorkFactory, clock: Clock) -> MCPServer:
+    """The MCP server over the service layer; `units` makes one unit of work per call."""
+
+    @_agent_errors
+    async def add_task(
+        title: Annotated[
+            str,
+            Field(min_length=1, max_length=TITLE_MAX, examples=["Pay rent"], description="title"),
+        ],
+        description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = "",
+        priority: Annotated[Priority, Field(description="low, medium, high or urgent")] = (
+            Priority.MEDIUM
+        ),
+        tags: Tags = [],  # noqa: B006 (pydantic copies mutable defaults)
+        due_at: Due = None,
+        timezone: Zone = "UTC",
+        recurrence: Recurrence = None,
+        reminders: Reminders = [],  # noqa: B006
+        idempotency_key: IdempotencyKey = None,
+    ) -> Annotated[CallToolResult, TaskPublic]:
+        """Create a task, optionally recurring (recurrence.rrule) and with reminders.
+
+        Returns the task with its id. Use preview_recurrence to build and check a rule first."""
+        cmd = TaskCreate(
+            title=title,
+            description=description,
+            priority=priority,
+            tags=tags,
+            due_at=due_at,
+            timezone=timezone,
+            recurrence=recurrence,
+            reminders=reminders,
+        )
+        task = await task_svc.create_task(units(), _caller(), cmd, idempotency_key)
+        return _result(task, f"created {_line(task)}")
+
+    @_agent_errors
+    async def get_task(task_id: TaskId) -> Annotated[CallToolResult, TaskPublic]:
+        """One task with its recurrence, reminders (ids, fire times, states) and version."""
+        task = await task_svc.get_task(units(), _caller(), task_id)
+        return _result(task, _line(task))
+
+    @_agent_errors
+    async def list_tasks(
+        status: Annotated[Status | None, Field(description="open, completed or skipped")] = None,
+        priority: Annotated[
+            list[Priority], Field(description="any of these priorities", examples=[["high"]])
+        ] = [],  # noqa: B006
+        tag: Annotated[
+            list[str],
+            Field(max_length=TAGS_MAX, description="tasks carrying all of these tags"),
+        ] = [],  # noqa: B006
+        due_before: Annotated[datetime | None, Field(description="due strictly before")] = None,
+        due_after: Annotated[datetime | None, Field(description="due at or after")] = None,
+        overdue: Annotated[bool | None, Field(description="open and past due")] = None,
+        recurring: Annotated[bool | None, Field(description="part of a series")] = None,
+        q: Annotated[
+            str | None,
+            Field(min_length=1, max_length=200, description="full-text search (web syntax)"),
+        ] = None,
+        sort: Annotated[
+            TaskSort | None,
+            Field(description="'-' means descending; default due_at, or relevance with q"),
+        ] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, TaskList]:
+        """List the user's tasks with every filter, sort and page of GET /v1/tasks."""
+        query = TaskQuery(
+            status=status,
+            priority=priority,
+            tag=tag,
+            due_before=due_before,
+            due_after=due_after,
+            overdue=overdue,
+            recurring=recurring,
+            q=q,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+        page = await task_svc.list_tasks(units(), _caller(), query)
+        return _result(page, _page_summary(page))
+
+    @_agent_errors
+    async def search_tasks(
+        query: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=200,
+                description='words to find in titles and descriptions; "quotes", -not, or',
+                examples=["dentist", '"annual review" -draft'],
+            ),
+        ],
+        status: Annotated[Status | None, Field(description="open, completed or skipped")] = None,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, TaskList]:
+        """Full-text search over titles and descriptions, best match first."""
+        q = TaskQuery(q=query, status=status, sort=TaskSort.RELEVANCE, limit=limit, cursor=cursor)
+        page = await task_svc.list_tasks(units(), _caller(), q)
+        return _result(page, _page_summary(page, "matches"))
+
+    @_agent_errors
+    async def update_task(
+        task_id: TaskId,
+        title: Annotated[str | None, Field(min_length=1, max_length=TITLE_MAX)] = None,
+        description: Annotated[str | None, Field(max_length=DESCRIPTION_MAX)] = None,
+        priority: Annotated[Priority | None, Field(description="low, medium, high or urgent")] = (
+            None
+        ),
+        tags: Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=TAG_MAX)]] | None,
+            Field(max_length=TAGS_MAX, description="replaces all tags; [] removes them"),
+        ] = None,
+        due_at: Due = None,
+        timezone: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=64,
+                description="IANA zone; the wall-clock due time stays, the instant moves",
+            ),
+        ] = None,
+        recurrence: Annotated[
+            RecurrenceIn | None,
+            Field(description="a new rule; starts a new series anchored at this task"),
+        ] = None,
+        reminders: Annotated[
+            list[ReminderIn] | None,
+            Field(max_length=MAX_REMINDERS_PER_TASK, description="replaces all; [] removes them"),
+        ] = None,
+        clear: Annotated[
+            list[ClearableField],
+            Field(description="fields to clear: due_at, recurrence (makes it a one-off)"),
+        ] = [],  # noqa: B006
+        expected_version: Annotated[
+            int | None,
+            Field(ge=1, description="refuse the change unless the task is at this version"),
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Annotated[CallToolResult, TaskPublic]:
+        """Change some fields of a task. Every field you omit is kept as it is, recurrence and
+        reminders included; to remove a due time or a recurrence, name it in `clear`."""
+        given = {
+            "title": title,
+            "description": description,
+            "priority": priority,
+            "tags": tags,
+            "due_at": due_at,
+            "timezone": timezone,
+            "recurrence": recurrence,
+            "reminders": reminders,
+        }
+        changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        for name in clear:
+            if name.value in changes:
+                raise ValidationFailed.field("clear", f"{name.value} is both set and cleared")
+            changes[name.value] = None
+        if not changes:
+            raise ValidationFailed.field(
+                "arguments", "nothing to change: pass at least one field or `clear`"
+            )
+        patch = TaskUpdate(**changes)
+        task = await task_svc.update_task(
+            units(), _caller(), task_id, patch, expected_version, idempotency_key
+        )
+        return _result(task, f"updated {_line(task)} (version {task.version})")
+
+    @_agent_errors
+    async def complete_task(
+        task_id: TaskId, idempotency_key: IdempotencyKey = None
+    ) -> Annotated[CallToolResult, Completion]:
+        """Mark a task done. For a recurring task the next occurrence is created and returned
+        as `next`. Completing it again returns the same result."""
+        done = await task_svc.complete_task(units(), _caller(), task_id, idempotency_key)
+        return _result(done, _completion_summary(done, "completed"))
+
+    @_agent_errors
+    async def skip_occurrence(
+        task_id: TaskId, idempotency_key: IdempotencyKey = None
+    ) -> Annotated[CallToolResult, Completion]:
+        """Skip this occurrence of a task (marked `skipped`, not done); a recurring task moves
+        on to its next occurrence, returned as `next`."""
+        done = await task_svc.skip_task(units(), _caller(), task_id, idempotency_key)
+        return _result(done, _completion_summary(done, "skipped"))
+
+    @_agent_errors
+    async def delete_task(
+        task_id: TaskId,
+        scope: Annotated[
+            DeleteScope,
+            Field(
+                description="occurrence: this task only (a series moves on); series: every "
+                "occurrence of its series"
+            ),
+        ] = DeleteScope.OCCURRENCE,
+        dry_run: DryRun = False,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Annotated[CallToolResult, Deletion]:
+        """Delete a task, or its whole series. Cannot be undone: try dry_run first."""
+        gone = await task_svc.delete_task(
+            units(),
+            _caller(),
+            task_id,
+            scope,
+            dry_run=dry_run,
+            idempotency_key=idempotency_key,
+        )
+        verb = "would delete" if gone.dry_run else "deleted"
+        return _result(gone, f"{verb} {len(gone.deleted)} task(s) (scope {gone.scope})")
+
+    @_agent_errors
+    async def preview_recurrence(
+        rule: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=1000,
+                description="an RRULE value, or a plain phrase",
+                examples=[
+                    "every weekday at 9am",
+                    "last Friday of each month",
+                    "every 2 weeks on Mon and Thu until June",
+                    "FREQ=MONTHLY;BYMONTHDAY=31",
+                ],
+            ),
+        ],
+        timezone: Zone = "UTC",
+        start: Annotated[
+            datetime | None,
+            Field(
+                description="first occurrence (DTSTART); default: the first match from today",
+                examples=["2027-01-04T09:00:00"],
+            ),
+        ] = None,
+        count: Annotated[int, Field(ge=1, le=100, description="how many dates")] = 10,
+    ) -> Annotated[CallToolResult, RecurrencePreview]:
+        """Check a recurrence rule without creating anything: the normalised RRULE, a plain
+        summary, the next dates, and warnings (DST gaps, a 31st that skips months, an UNTIL
+        before the start). Use the returned rrule in add_task or update_task."""
+        today = clock.now().astimezone(zone(timezone)).date()
+        shown = preview_rule(rule, start, timezone, count, today)
+        lines = [f"{shown.rrule}: {shown.summary}"]
+        lines += [f"- {d:%a %Y-%m-%d %H:%M %Z}" for d in shown.occurrences[:5]]
+        lines += [f"warning: {w}" for w in shown.warnings]
+        return _result(shown, "\n".join(lines))
+
+    @_agent_errors
+    async def set_reminders(
+        task_id: TaskId,
+        reminders: Annotated[
+            list[ReminderIn],
+            Field(
+                max_length=MAX_REMINDERS_PER_TASK,
+                description="replaces the task's reminders; [] removes them all",
+                examples=[[{"before_minutes": 15}]],
+            ),
+        ],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Annotated[CallToolResult, TaskPublic]:
+        """Replace a task's reminders: each fires `before_minutes` before the due time, or
+        `at` a fixed time."""
+        task = await reminder_svc.set_reminders(
+            units(), _caller(), task_id, reminders, idempotency_key
+        )
+        fires = ", ".join(_when(r.fire_at) for r in task.reminders) or "none"
+        return _result(task, f"reminders of '{task.title}': {fires}")
+
+    @_agent_errors
+    async def snooze_reminder(
+        reminder_id: ReminderId,
+        minutes: Annotated[
+            int | None, Field(ge=1, le=525_600, description="fire again this many minutes from now")
+        ] = None,
+        until: Annotated[
+            datetime | None,
+            Field(description="or fire again at this time (wall clock in the task's zone)"),
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Annotated[CallToolResult, ReminderOut]:
+        """Push a reminder later. Give exactly one of `minutes` or `until`."""
+        out = await reminder_svc.snooze_reminder(
+            units(),
+            _caller(),
+            reminder_id,
+            minutes=minutes,
+            until=until,
+            idempotency_key=idempotency_key,
+        )
+        return _result(out, f"reminder {out.id} now fires at {_when(out.fire_at)}")
+
+    @_agent_errors
+    async def list_upcoming_reminders(
+        within_hours: Annotated[
+            int | None, Field(ge=1, le=24 * 366, description="only those firing this soon")
+        ] = None,
+        limit: Limit = 50,
+    ) -> Annotated[CallToolResult, UpcomingReminders]:
+        """Pending reminders of open tasks, soonest first."""
+        within = timedelta(hours=within_hours) if within_hours else None
+        items = await reminder_svc.list_upcoming_reminders(
+            units(), _caller(), within=within, limit=limit
+        )
+        lines = [f"{len(items)} upcoming reminder(s)"]
+        lines += [f"- {_when(i.reminder.fire_at)}: '{i.task_title}'" for i in items[:10]]
+        return _result(UpcomingReminders(items=items), "\n".join(lines))
+
+    @_agent_errors
+    async def explain_reminder(
+        reminder_id: ReminderId,
+    ) -> Annotated[CallToolResult, ReminderExplanationOut]:
+        """Why a reminder fires when it does: anchor, offset, zone, UTC and local fire time,
+        state."""
+        e = await reminder_svc.explain_reminder(units(), _caller(), reminder_id)
+        return _result(e, e.why)
+
+    @_agent_errors
+    async def get_overdue_tasks(
+        limit: Limit = 50, cursor: Cursor = None
+    ) -> Annotated[CallToolResult, TaskList]:
+        """Open tasks whose due time has passed, oldest first."""
+        query = TaskQuery(
+            status=Status.OPEN, overdue=True, sort=TaskSort.DUE_AT, limit=limit, cursor=cursor
+        )
+        page = await task_svc.list_tasks(units(), _caller(), query)
+        return _result(page, _page_summary(page, "overdue tasks"))
+
+    @_agent_errors
+    async def get_upcoming_tasks(
+        days: Annotated[int, Field(ge=1, le=366, description="look this many days ahead")] = 7,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Annotated[CallToolResult, TaskList]:
+        """Open tasks due from now to `days` days ahead, soonest first."""
+        now = clock.now()
+        query = TaskQuery(
+            status=Status.OPEN,
+            due_after=now,
+            due_before=now + timedelta(days=days),
+            sort=TaskSort.DUE_AT,
+            limit=limit,
+            cursor=cursor,
+        )
+        page = await task_svc.list_tasks(units(), _caller(), query)
+        return _result(page, _page_summary(page, f"tasks due in the next {days} days"))
+
+    @_agent_errors
+    async def list_tags() -> Annotated[CallToolResult, TagList]:
+        """Every tag of the user with how many tasks carry it."""
+        tags = await tag_svc.list_tags(units(), _caller())
+        text = ", ".join(f"{t.name} ({t.count})" for t in tags) or "no tags"
+        return _result(TagList(items=tags), text)
+
+    @_agent_errors
+    async def rename_tag(
+        name: Annotated[str, Field(min_length=1, max_length=TAG_MAX, examples=["wrk"])],
+        new_name: Annotated[str, Field(min_length=1, max_length=TAG_MAX, examples=["work"])],
+        dry_run: DryRun = False,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Annotated[CallToolResult, TagRenaming]:
+        """Rename a tag on every task. If `new_name` exists already the two tags are merged,
+        which cannot be undone: try dry_run first."""
+        out = await tag_svc.rename_tag(
+            units(),
+            _caller(),
+            name,
+            new_name,
+            dry_run=dry_run,
+            idempotency_key=idempotency_key,
+        )
+        verb = "would rename" if out.dry_run else "renamed"
+        merge = " (merged into the existing tag)" if out.merged else ""
+        return _result(out, f"{verb} '{name}' to '{out.name}' on {out.count} task(s){merge}")
+
+    @_agent_errors
+    async def delete_tag(
+        name: Annotated[str, Field(min_length=1, max_length=TAG_MAX, examples=["old"])],
+        dry_run: DryRun = False,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Annotated[CallToolResult, TagDeletion]:
+        """Delete a tag and remove it from every task (the tasks stay). Try dry_run first."""
+        out = await tag_svc.delete_tag(
+            units(), _caller(), name, dry_run=dry_run, idempotency_key=idempotency_key
+        )
+        verb = "would remove" if out.dry_run else "removed"
+        return _result(out, f"{verb} tag '{out.name}' from {len(out.untagged_task_ids)} task(s)")
+
+    writes = _writes
+    table: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
+        (add_task, "Add a task", writes(destructive=False, idempotent=False)),
+        (get_task, "Get a task", READ),
+        (list_tasks, "List tasks", READ),
+        (search_tasks, "Search tasks", READ),
+        (update_task, "Update a task", writes(destructive=True, idempotent=False)),
+        (complete_task, "Complete a task", writes(destructive=False, idempotent=True)),
+        (skip_occurrence, "Skip an occurrence", writes(destructive=False, idempotent=True)),
+        (delete_task, "Delete a task", writes(destructive=True, idempotent=True)),
+        (preview_recurrence, "Preview a recurrence rule", READ),
+        (set_reminders, "Set reminders", writes(destructive=True, idempotent=False)),
+        (snooze_reminder, "Snooze a reminder", writes(destructive=False, idempotent=False)),
+        (list_upcoming_reminders, "List upcoming reminders", READ),
+        (explain_reminder, "Explain a reminder", READ),
+        (get_overdue_tasks, "Overdue tasks", READ),
+        (get_upcoming_tasks, "Upcoming tasks", READ),
+        (list_tags, "List tags", READ),
+        (rename_tag, "Rename a tag", writes(destructive=True, idempotent=True)),
+        (delete_tag, "Delete a tag", writes(destructive=True, idempotent=True)),
+    ]
+    tools = [
+        _strict(Tool.from_function(fn, title=title, annotations=notes, structured_output=True))
+        for fn, title, notes in table
+    ]
+    return _StrictServer(
+        tools,
+        name="tickler",
+        title="Tickler",
+        version="1.0.0",
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+    )
+
+
+# -- transports ----------------------------------------------------------------------------------
+
+
+class McpEndpoint:
+    """Streamable HTTP at /mcp: stateless JSON responses, so any replica can answer any call
+    and no session state needs sharing. Enter `sessions.run()` in the app's lifespan."""
+
+    def __init__(self, secret: str, units: UnitOfWorkFactory, clock: Clock) -> None:
+        self.server = build_server(units, clock)
+        self.server.streamable_http_app(
+            stateless_http=True,
+            json_response=True,
+            # DNS-rebinding checks guard cookie-authenticated local servers; every request here
+            # carries a bearer token a rebinding page cannot read, and Host varies by deployment
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        self.sessions: StreamableHTTPSessionManager = self.server.session_manager
+        self.asgi: ASGIApp = BearerAuth(self.sessions.handle_request, secret)

@@ -1,0 +1,43 @@
+"""`tickler mcp`: the MCP server over stdio for desktop agents, as the user of TICKLER_TOKEN."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import anyio
+
+from api.auth import AuthError, user_from_token
+from api.mcp import authenticated_as, build_server
+from service.clock import SystemClock
+from service.settings import Settings
+from store.database import create_engine, session_factory
+from store.uow import SqlUnitOfWork
+
+
+def run_stdio(settings: Settings, database_url: str) -> int:
+    """Serve until stdin closes. Exit 2 when TICKLER_TOKEN is missing or not valid here."""
+    token = os.environ.get("TICKLER_TOKEN", "").strip()
+    if not token:
+        print("tickler mcp: set TICKLER_TOKEN (see `tickler token --user NAME`)", file=sys.stderr)
+        return 2
+    try:
+        user_id = user_from_token(settings.jwt_secret.get_secret_value(), token)
+    except AuthError as exc:
+        print(f"tickler mcp: TICKLER_TOKEN is not valid: {exc}", file=sys.stderr)
+        return 2
+    anyio.run(_serve, database_url, user_id, token)
+    return 0
+
+
+async def _serve(database_url: str, user_id: str, token: str) -> None:
+    # one agent, one call at a time: a small pool is plenty
+    engine = create_engine(database_url, pool_size=2)
+    sessions = session_factory(engine)
+    clock = SystemClock()
+    server = build_server(lambda: SqlUnitOfWork(sessions, clock), clock)
+    try:
+        with authenticated_as(user_id, token):
+            await server.run_stdio_async()
+    finally:
+        await engine.dispose()

@@ -1,0 +1,158 @@
+"""Pub/sub through the dev sidecar on the PostgreSQL transport: publish throughput and
+publish-to-delivery latency.
+
+Runs the real processes: embedded PostgreSQL (or DATABASE_URL), `python -m sidecar`, and a
+subscriber app (this module's `app`, served by uvicorn). Publishing uses the gRPC API the SDK's
+`DaprClient.publish_event` calls, from asyncio with many calls in flight.
+
+  .venv/bin/python bench/sidecar_pubsub.py [--events 10000] [--concurrency 64] [--rate 500]
+
+Phase 1 (throughput): `--events` publishes as fast as `--concurrency` callers go; reports
+publishes/s (acknowledged, so durably stored) and the time until all were delivered.
+Phase 2 (latency): `--rate` events/s paced for `--seconds`; reports the publish-to-delivery
+p50/p95/p99 measured in the app (same host, same clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import httpx
+from dapr.ext.fastapi import DaprApp
+from fastapi import FastAPI, Request
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+app = FastAPI()
+dapr_app = DaprApp(app)
+_latencies: dict[str, list[float]] = {}
+
+
+@app.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {}
+
+
+@app.get("/stats/{run}")
+def stats(run: str) -> list[float]:
+    return _latencies.get(run, [])
+
+
+@dapr_app.subscribe(pubsub="pubsub", topic="bench", route="/events/bench")
+async def on_event(request: Request) -> dict[str, str]:
+    data = (await request.json())["data"]
+    _latencies.setdefault(data["run"], []).append(time.time() - data["sent"])
+    return {"status": "SUCCESS"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _publish(stub, run: str) -> None:
+    from dapr.proto.runtime.v1.pubsub_pb2 import PublishEventRequest
+
+    body = json.dumps({"run": run, "sent": time.time()}).encode()
+    await stub.PublishEvent(
+        PublishEventRequest(
+            pubsub_name="pubsub", topic="bench", data=body, data_content_type="application/json"
+        )
+    )
+
+
+async def _delivered(app_port: int, run: str, count: int, timeout: float) -> list[float]:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            latencies = (await client.get(f"http://127.0.0.1:{app_port}/stats/{run}")).json()
+            if len(latencies) >= count or time.monotonic() > deadline:
+                return latencies
+            await asyncio.sleep(0.05)  # polling the app's counter
+
+
+async def throughput(stub, app_port: int, events: int, concurrency: int) -> None:
+    run = uuid.uuid4().hex
+    queue = iter(range(events))
+
+    async def worker() -> None:
+        for _ in queue:
+            await _publish(stub, run)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    published = time.perf_counter() - start
+    latencies = await _delivered(app_port, run, events, timeout=120)
+    drained = time.perf_counter() - start
+    print(f"throughput: {events} publishes in {published:.2f}s = {events / published:,.0f}/s "
+          f"(concurrency {concurrency}); all {len(latencies)} delivered after {drained:.2f}s "
+          f"= {len(latencies) / drained:,.0f}/s; under this load publish-to-delivery "
+          f"p50 {percentile(latencies, .5) * 1e3:.1f} ms, p95 {percentile(latencies, .95) * 1e3:.1f} ms")
+
+
+async def latency(stub, app_port: int, rate: int, seconds: float) -> None:
+    run = uuid.uuid4().hex
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    pending = set()
+    for n in range(total):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing the publisher
+        task = asyncio.create_task(_publish(stub, run))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    latencies = await _delivered(app_port, run, total, timeout=60)
+    ms = [x * 1e3 for x in latencies]
+    print(f"latency at {rate}/s for {seconds:.0f}s: {len(ms)}/{total} delivered; "
+          f"publish-to-delivery p50 {percentile(ms, .5):.1f} ms, p95 {percentile(ms, .95):.1f} ms, "
+          f"p99 {percentile(ms, .99):.1f} ms, max {max(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    from store.embedded_pg import ensure_database, start_embedded
+    from tests.harness import DaprPair
+    from tests.integration.sidecar.pubsub_harness import write_component
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pubsub-"))
+    admin = os.environ.get("DATABASE_URL") or start_embedded(workdir / "pg")
+    database = await ensure_database(admin, f"bench_pubsub_{uuid.uuid4().hex[:8]}", fresh=True)
+    resources = write_component(
+        workdir / "resources", "pubsub.postgresql", {"connectionString": database}
+    )
+    pair = DaprPair("bench.sidecar_pubsub:app", resources, workdir)
+    pair.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{pair.grpc_port}") as channel:
+            from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
+
+            stub = DaprStub(channel)
+            await _publish(stub, "warmup")
+            await throughput(stub, pair.app_port, args.events, args.concurrency)
+            await latency(stub, pair.app_port, args.rate, args.seconds)
+    finally:
+        pair.stop()
+    print(f"logs in {workdir}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,78 @@
+{{/* Chart name, truncated to the 63 characters Kubernetes names allow. */}}
+{{- define "tickler.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-qualified name; the release name alone when it already contains the chart name. */}}
+{{- define "tickler.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tickler.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tickler.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tickler.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "tickler.labels" -}}
+helm.sh/chart: {{ include "tickler.chart" . }}
+{{ include "tickler.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: tickler
+{{- end }}
+
+{{- define "tickler.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tickler.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "tickler.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Environment shared by the app and the migration Job: production settings, secrets by reference. */}}
+{{- define "tickler.env" -}}
+- name: TICKLER_ENV
+  value: production
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.postgres.secretName }}
+      key: {{ .Values.postgres.urlKey }}
+- name: TICKLER_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.jwt.secretName }}
+      key: {{ .Values.jwt.secretKey }}
+# The root filesystem is read-only: no bytecode caches.
+- name: PYTHONDONTWRITEBYTECODE
+  value: "1"
+- name: PYTHONUNBUFFERED
+  value: "1"
+{{- range $name, $value := .Values.env }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Dapr resources load only into the sidecars of this app id. */}}
+{{- define "tickler.daprScopes" -}}
+scopes:
+  - {{ .Values.dapr.appId }}
+{{- end }}

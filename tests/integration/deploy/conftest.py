@@ -1,0 +1,18 @@
+"""Fixtures for the deployment artefacts: a real `helm` and the chart rendered with defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.deploy.helm import ROOT, Helm, extract_helm
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    return Helm(extract_helm(ROOT / ".tickler" / "tools"))
+
+
+@pytest.fixture(scope="session")
+def rendered(helm: Helm) -> list[dict]:
+    """The chart rendered with its default values."""
+    return helm.template()

@@ -1,0 +1,328 @@
+"""The Helm chart, linted and rendered by real Helm, read back as Kubernetes and Dapr objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES
+from tests.integration.deploy.helm import CHART, Helm
+from tests.integration.deploy.resources import SENSITIVE_METADATA, component_metadata, only
+
+ACTOR_TYPES = {"RecurringTaskActor", "ReminderScheduleActor"}
+
+
+def app_container(docs: list[dict]) -> dict:
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    return next(c for c in pod["containers"] if c["name"] == "tickler")
+
+
+def pod_annotations(docs: list[dict]) -> dict[str, str]:
+    return only(docs, "Deployment")["spec"]["template"]["metadata"].get("annotations") or {}
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_lint_is_clean_in_strict_mode(helm: Helm) -> None:
+    done = helm.run("lint", "--strict", str(CHART))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[WARNING]" not in done.stdout
+    assert "[ERROR]" not in done.stdout
+
+
+def test_defaults_render_every_object_the_release_needs(rendered: list[dict]) -> None:
+    kinds = sorted((d["kind"], d["metadata"]["name"]) for d in rendered)
+    assert kinds == sorted(
+        [
+            ("ServiceAccount", "t-tickler"),
+            ("Service", "t-tickler"),
+            ("Deployment", "t-tickler"),
+            ("PodDisruptionBudget", "t-tickler"),
+            ("Job", "t-tickler-migrate"),
+            ("Component", "pubsub"),
+            ("Component", "statestore"),
+            ("Component", "kubernetes"),
+            ("Resiliency", "tickler-resiliency"),
+            ("Configuration", "tickler-config"),
+        ]
+    )
+    dapr_docs = [d for d in rendered if d["apiVersion"] == "dapr.io/v1alpha1"]
+    assert {d["metadata"]["namespace"] for d in dapr_docs} == {"tickler"}
+
+
+def test_deployment_carries_the_dapr_sidecar_annotations(rendered: list[dict]) -> None:
+    annotations = pod_annotations(rendered)
+    port = app_container(rendered)["ports"][0]["containerPort"]
+    assert annotations["dapr.io/enabled"] == "true"
+    assert annotations["dapr.io/app-id"] == "tickler"
+    assert annotations["dapr.io/app-port"] == str(port) == "8000"
+    assert annotations["dapr.io/app-protocol"] == "http"
+    assert annotations["dapr.io/config"] == "tickler-config"
+    assert annotations["dapr.io/log-level"] == "info"
+    assert annotations["dapr.io/enable-api-logging"] == "false"
+    assert annotations["dapr.io/enable-app-health-check"] == "true"
+    assert annotations["dapr.io/app-health-check-path"] == "/healthz"
+    assert annotations["dapr.io/sidecar-cpu-request"] == "100m"
+    assert annotations["dapr.io/sidecar-memory-request"] == "128Mi"
+    assert annotations["dapr.io/sidecar-memory-limit"] == "512Mi"
+    # Kubernetes only accepts string annotation values.
+    assert all(isinstance(v, str) for v in annotations.values())
+
+
+def test_app_container_runs_uvicorn_on_the_port_dapr_calls(rendered: list[dict]) -> None:
+    container = app_container(rendered)
+    assert container["command"] == [
+        "uvicorn",
+        "api.main:app_from_env",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+    ]
+    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+
+
+def test_probes_check_liveness_on_healthz_and_readiness_on_readyz(rendered: list[dict]) -> None:
+    container = app_container(rendered)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+
+
+def test_pods_run_as_non_root_on_a_read_only_root_without_capabilities(
+    rendered: list[dict],
+) -> None:
+    for kind in ("Deployment", "Job"):
+        pod = only(rendered, kind)["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            # The read-only root needs one writable scratch dir.
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_app_runs_in_production_mode_with_secrets_from_kubernetes(rendered: list[dict]) -> None:
+    env = env_of(app_container(rendered))
+    assert env["TICKLER_ENV"]["value"] == "production"
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "tickler-postgres",
+        "key": "url",
+    }
+    assert env["TICKLER_JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "tickler-jwt",
+        "key": "secret",
+    }
+    assert "value" not in env["DATABASE_URL"]
+    assert "value" not in env["TICKLER_JWT_SECRET"]
+
+
+def test_default_render_holds_no_plaintext_credentials(helm: Helm) -> None:
+    done = helm.run("template", "t", str(CHART))
+    assert done.returncode == 0, done.stderr
+    assert "postgresql://" not in done.stdout
+    assert "kind: Secret" not in done.stdout
+    for component in (d for d in helm.template() if d["kind"] == "Component"):
+        for name, item in component_metadata(component).items():
+            if name in SENSITIVE_METADATA:
+                assert "value" not in item, f"{component['metadata']['name']}.{name}"
+                assert set(item["secretKeyRef"]) == {"name", "key"}
+        if any("secretKeyRef" in item for item in component_metadata(component).values()):
+            assert component["auth"] == {"secretStore": "kubernetes"}
+
+
+def test_kafka_pubsub_authenticates_with_scram_over_tls(rendered: list[dict]) -> None:
+    pubsub = only(rendered, "Component", "pubsub")
+    assert pubsub["spec"]["type"] == "pubsub.kafka"
+    meta = component_metadata(pubsub)
+    assert meta["brokers"]["value"] == "kafka-bootstrap.kafka.svc.cluster.local:9093"
+    assert meta["consumerGroup"]["value"] == "tickler"
+    assert meta["clientID"]["value"] == "tickler"
+    assert meta["authType"]["value"] == "password"
+    assert meta["saslMechanism"]["value"] == "SHA-512"
+    assert meta["saslUsername"]["secretKeyRef"] == {"name": "tickler-kafka", "key": "username"}
+    assert meta["saslPassword"]["secretKeyRef"] == {"name": "tickler-kafka", "key": "password"}
+    assert meta["caCert"]["secretKeyRef"] == {"name": "tickler-kafka", "key": "ca.crt"}
+    assert "disableTls" not in meta
+    assert meta["initialOffset"]["value"] == "oldest"
+    assert meta["maxMessageBytes"]["value"] == "1048576"
+    assert meta["consumeRetryInterval"]["value"] == "200ms"
+    assert pubsub["scopes"] == ["tickler"]
+
+
+def test_state_store_is_postgresql_v2_and_holds_actor_state(rendered: list[dict]) -> None:
+    store = only(rendered, "Component", "statestore")
+    assert (store["spec"]["type"], store["spec"]["version"]) == ("state.postgresql", "v2")
+    meta = component_metadata(store)
+    assert meta["actorStateStore"]["value"] == "true"
+    assert meta["connectionString"]["secretKeyRef"] == {"name": "tickler-postgres", "key": "url"}
+    assert meta["tableName"]["value"] == "dapr_state"
+    assert meta["timeout"]["value"] == "20"
+    assert meta["cleanupInterval"]["value"] == "3600"
+    # Exactly one actor state store, or daprd refuses to start the actor runtime.
+    actor_stores = [
+        d
+        for d in rendered
+        if d["kind"] == "Component"
+        and component_metadata(d).get("actorStateStore", {}).get("value") == "true"
+    ]
+    assert actor_stores == [store]
+
+
+def test_resiliency_guards_each_actor_type_with_a_circuit_breaker(rendered: list[dict]) -> None:
+    resiliency = only(rendered, "Resiliency")
+    policies, targets = resiliency["spec"]["policies"], resiliency["spec"]["targets"]
+    assert set(targets["actors"]) == ACTOR_TYPES
+    for actor in targets["actors"].values():
+        assert actor["circuitBreaker"] in policies["circuitBreakers"]
+        assert actor["circuitBreakerScope"] in {"id", "type", "both"}
+        assert actor["circuitBreakerCacheSize"] > 0
+    assert resiliency["scopes"] == ["tickler"]
+
+
+def test_resiliency_targets_name_only_defined_policies(rendered: list[dict]) -> None:
+    resiliency = only(rendered, "Resiliency")
+    policies, targets = resiliency["spec"]["policies"], resiliency["spec"]["targets"]
+    sections = {"timeout": "timeouts", "retry": "retries", "circuitBreaker": "circuitBreakers"}
+    uses = [*targets["apps"].values(), *targets["actors"].values()]
+    for component in targets["components"].values():
+        uses.extend(component.get(direction, {}) for direction in ("inbound", "outbound"))
+    assert set(targets["components"]) == {"pubsub", "statestore"}
+    assert set(targets["components"]["pubsub"]) == {"inbound", "outbound"}
+    for use in uses:
+        for field, section in sections.items():
+            if field in use:
+                assert use[field] in policies[section], f"{field} {use[field]} is not defined"
+    for retry in policies["retries"].values():
+        assert retry["policy"] == "exponential"
+        assert retry["maxRetries"] > 0
+
+
+def test_configuration_traces_to_an_otel_collector(rendered: list[dict]) -> None:
+    config = only(rendered, "Configuration")
+    assert config["metadata"]["name"] == pod_annotations(rendered)["dapr.io/config"]
+    tracing = config["spec"]["tracing"]
+    assert 0 < float(tracing["samplingRate"]) <= 1
+    assert tracing["otel"]["endpointAddress"].endswith(":4317")
+    assert tracing["otel"]["protocol"] == "grpc"
+    assert config["spec"]["secrets"]["scopes"] == [
+        {"storeName": "kubernetes", "defaultAccess": "deny"}
+    ]
+
+
+def test_migrations_run_as_a_hook_job_outside_the_service(rendered: list[dict]) -> None:
+    job = only(rendered, "Job")
+    hooks = job["metadata"]["annotations"]
+    assert set(hooks["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert "before-hook-creation" in hooks["helm.sh/hook-delete-policy"]
+    pod = job["spec"]["template"]
+    assert pod["spec"]["containers"][0]["command"] == ["tickler", "migrate"]
+    assert pod["spec"]["restartPolicy"] == "Never"
+    # No sidecar: a daprd that never exits would keep the Job from completing.
+    assert not any(k.startswith("dapr.io/") for k in pod["metadata"].get("annotations") or {})
+    env = env_of(pod["spec"]["containers"][0])
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "tickler-postgres"
+    selector = only(rendered, "Service")["spec"]["selector"]
+    assert not selector.items() <= pod["metadata"]["labels"].items()
+
+
+def test_service_and_disruption_budget_select_the_app_pods(rendered: list[dict]) -> None:
+    pod_labels = only(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    service = only(rendered, "Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    pdb = only(rendered, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_notes_list_the_topics_the_app_uses(helm: Helm) -> None:
+    done = helm.run("install", "t", str(CHART), "--dry-run=client", "--namespace", "tickler")
+    assert done.returncode == 0, done.stderr
+    notes = done.stdout.split("NOTES:", 1)[1]
+    listed = {line.strip()[2:] for line in notes.splitlines() if line.strip().startswith("- ")}
+    assert listed == {TASK_EVENTS, REMINDERS, TASK_UPDATES, DEAD_LETTERS}
+
+
+def test_overrides_change_brokers_and_replicas(helm: Helm) -> None:
+    docs = helm.template(
+        "--set-string", r"kafka.brokers=kafka-0:9092\,kafka-1:9092", "--set", "replicaCount=3"
+    )
+    brokers = component_metadata(only(docs, "Component", "pubsub"))["brokers"]["value"]
+    assert brokers == "kafka-0:9092,kafka-1:9092"
+    assert only(docs, "Deployment")["spec"]["replicas"] == 3
+
+
+def test_changing_the_container_port_moves_uvicorn_dapr_and_the_probes_together(
+    helm: Helm,
+) -> None:
+    docs = helm.template("--set", "containerPort=9000")
+    container = app_container(docs)
+    assert container["command"][-1] == "9000"
+    assert container["ports"][0]["containerPort"] == 9000
+    assert pod_annotations(docs)["dapr.io/app-port"] == "9000"
+    assert container["livenessProbe"]["httpGet"]["port"] == "http"
+
+
+def test_secret_names_are_configurable(helm: Helm) -> None:
+    docs = helm.template(
+        "--set", "postgres.secretName=pg-creds", "--set", "kafka.secretName=kafka-creds"
+    )
+    store = component_metadata(only(docs, "Component", "statestore"))
+    assert store["connectionString"]["secretKeyRef"]["name"] == "pg-creds"
+    pubsub = component_metadata(only(docs, "Component", "pubsub"))
+    assert pubsub["saslPassword"]["secretKeyRef"]["name"] == "kafka-creds"
+    env = env_of(app_container(docs))
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "pg-creds"
+
+
+def test_autoscaling_takes_over_the_replica_count(helm: Helm) -> None:
+    docs = helm.template("--set", "autoscaling.enabled=true", "--set", "autoscaling.maxReplicas=9")
+    hpa = only(docs, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == only(docs, "Deployment")["metadata"]["name"]
+    assert hpa["spec"]["maxReplicas"] == 9
+    assert "replicas" not in only(docs, "Deployment")["spec"]
+
+
+def test_sidecar_settings_follow_values(helm: Helm) -> None:
+    docs = helm.template(
+        "--set", "dapr.logLevel=debug",
+        "--set", "dapr.enableApiLogging=true",
+        "--set", "dapr.appMaxConcurrency=16",
+        "--set", "dapr.sidecar.resources.limits.cpu=1",
+    )  # fmt: skip
+    annotations = pod_annotations(docs)
+    assert annotations["dapr.io/log-level"] == "debug"
+    assert annotations["dapr.io/enable-api-logging"] == "true"
+    assert annotations["dapr.io/app-max-concurrency"] == "16"
+    assert annotations["dapr.io/sidecar-cpu-limit"] == "1"
+    assert "dapr.io/app-max-concurrency" not in pod_annotations(helm.template())
+
+
+def test_dapr_can_be_switched_off_or_left_to_the_platform(helm: Helm) -> None:
+    no_sidecar = helm.template("--set", "dapr.enabled=false")
+    assert not any(k.startswith("dapr.io/") for k in pod_annotations(no_sidecar))
+    platform_managed = helm.template("--set", "dapr.resources.enabled=false")
+    assert not [d for d in platform_managed if d["apiVersion"] == "dapr.io/v1alpha1"]
+    assert pod_annotations(platform_managed)["dapr.io/config"] == "tickler-config"
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        ("replicaCount=0", "/replicaCount"),
+        ("kafka.initialOffset=latest", "/kafka/initialOffset"),
+        ("kafka.saslMechanism=PLAIN", "/kafka/saslMechanism"),
+        ("dapr.appId=Tickler_App", "/dapr/appId"),
+        ("env.DATABASE_URL=postgresql://u:p@db/tickler", "DATABASE_URL"),
+    ],
+)
+def test_schema_rejects_invalid_values(helm: Helm, override: str, complaint: str) -> None:
+    done = helm.run("template", "t", str(CHART), "--set", override)
+    assert done.returncode != 0
+    assert complaint in done.stderr
