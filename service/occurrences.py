@@ -12,13 +12,13 @@ import uuid
 from datetime import datetime
 from typing import Any, TypeVar
 
-from domain.recurrence import Occurrence, next_occurrence
-from domain.reminders import ReminderSpec, fire_time
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from domain.errors import Conflict
 from domain.events import TaskCompleted, TaskCreated, TaskSkipped
+from domain.recurrence import Occurrence, next_occurrence
+from domain.reminders import ReminderSpec, fire_time
 from domain.tasks import Status
 from service.task_views import local_wall_clock, rule_of, to_public
 from store import tasks_repo as repo
@@ -30,13 +30,28 @@ M = TypeVar("M", bound=BaseModel)
 async def close_occurrence(
     uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], status: Status
 ) -> uuid.UUID | None:
-    """Mark the (locked) task row closed; return the id of the series' next occurrence."""
+    """Close the (locked) task row and spawn the series' next occurrence; return its id."""
     if row["status"] == status:
-        if row["series_id"] is None:
-            return None
-        return await repo.next_in_series(
-            uow.session, user_id, row["series_id"], row["occurrence_index"]
-        )
+        return await existing_next(uow, user_id, row)
+    await mark_closed(uow, user_id, row, status)
+    next_id = await spawn_next(uow, user_id, row, closed_at=uow.now())
+    record_closed(uow, user_id, row, status, next_id)
+    return next_id
+
+
+async def existing_next(uow: SqlUnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
+    if row["series_id"] is None:
+        return None
+    return await repo.next_in_series(
+        uow.session, user_id, row["series_id"], row["occurrence_index"]
+    )
+
+
+async def mark_closed(
+    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], status: Status
+) -> None:
+    """Status, completion time, version; its pending reminders will never fire. The caller
+    records the event once it knows the next occurrence."""
     now = uow.now()
     await repo.update_task(
         uow.session,
@@ -50,17 +65,35 @@ async def close_occurrence(
         },
     )
     await repo.cancel_pending_reminders(uow.session, row["id"])
-    next_id = await spawn_next(uow, user_id, row, closed_at=now)
+
+
+def record_closed(
+    uow: SqlUnitOfWork,
+    user_id: str,
+    row: dict[str, Any],
+    status: Status,
+    next_id: uuid.UUID | None,
+) -> None:
     event = TaskCompleted if status is Status.COMPLETED else TaskSkipped
+    data = {"next_task_id": str(next_id) if next_id else None, "series_id": row["series_id"]}
     uow.record(
-        event(
-            occurred_at=now,
-            user_id=user_id,
-            task_id=row["id"],
-            data={"next_task_id": str(next_id) if next_id else None},
-        )
+        event(occurred_at=uow.now(), user_id=user_id, task_id=row["id"], data=jsonable(data))
     )
-    return next_id
+
+
+def jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in data.items()}
+
+
+def compute_next(row: dict[str, Any], closed_at: datetime, now: datetime) -> Occurrence | None:
+    """The domain's answer for the occurrence after `row` (a series row)."""
+    rule = rule_of(row)
+    done = Occurrence(
+        index=row["occurrence_index"],
+        local=local_wall_clock(row["due_at"], rule.timezone),
+        due_at=row["due_at"],
+    )
+    return next_occurrence(rule, done, completed_at=closed_at, now=now)
 
 
 async def spawn_next(
@@ -69,16 +102,21 @@ async def spawn_next(
     """Create the occurrence after `row` (idempotent); None when the series has ended."""
     if row["series_id"] is None or row["series_state"] != "active":
         return None
-    rule = rule_of(row)
-    done = Occurrence(
-        index=row["occurrence_index"],
-        local=local_wall_clock(row["due_at"], rule.timezone),
-        due_at=row["due_at"],
-    )
-    upcoming = next_occurrence(rule, done, completed_at=closed_at, now=uow.now())
+    upcoming = compute_next(row, closed_at, uow.now())
     if upcoming is None:
-        await repo.update_series(uow.session, user_id, row["series_id"], {"state": "ended"})
+        await end_series(uow, user_id, row["series_id"])
         return None
+    return await create_occurrence(uow, user_id, row, upcoming.index, upcoming.due_at)
+
+
+async def end_series(uow: SqlUnitOfWork, user_id: str, series_id: uuid.UUID) -> None:
+    await repo.update_series(uow.session, user_id, series_id, {"state": "ended"})
+
+
+async def create_occurrence(
+    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], index: int, due_at: datetime
+) -> uuid.UUID:
+    """The series occurrence `index`, copied from `row`; an existing one is returned as is."""
     new_id = uuid.uuid4()
     now = uow.now()
     created = await repo.insert_task(
@@ -90,24 +128,20 @@ async def spawn_next(
             "description": row["description"],
             "priority": row["priority"],
             "status": Status.OPEN.value,
-            "due_at": upcoming.due_at,
+            "due_at": due_at,
             "timezone": row["timezone"],
             "series_id": row["series_id"],
-            "occurrence_index": upcoming.index,
+            "occurrence_index": index,
             "created_at": now,
             "updated_at": now,
             "version": 1,
         },
     )
     if not created:  # a concurrent or earlier run made it already
-        return await repo.next_in_series(
-            uow.session, user_id, row["series_id"], row["occurrence_index"]
-        )
+        return await repo.occurrence_id(uow.session, user_id, row["series_id"], index)
     tag_ids = await repo.tag_ids(uow.session, user_id, row["tags"])
     await repo.set_task_tags(uow.session, new_id, list(tag_ids.values()))
-    await repo.replace_reminders(
-        uow.session, user_id, new_id, _carried_reminders(row, upcoming.due_at)
-    )
+    await repo.replace_reminders(uow.session, user_id, new_id, _carried_reminders(row, due_at))
     task = to_public((await repo.get_rows(uow.session, user_id, [new_id]))[0])
     uow.record(
         TaskCreated(

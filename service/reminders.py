@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from domain.reminders import ReminderSpec, explain
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import text
 
 from domain.errors import Conflict, NotFound, ValidationFailed
-from domain.events import TaskUpdated
+from domain.events import ReminderDue, TaskUpdated
+from domain.reminders import ReminderSpec, dedupe_key, explain
 from service.occurrences import operation, recall, remember
 from service.schemas import (
     ReminderExplanationOut,
@@ -153,3 +154,82 @@ async def _reminder(uow: SqlUnitOfWork, user_id: str, reminder_id: uuid.UUID, lo
     if row is None:
         raise NotFound(f"reminder {reminder_id} not found")
     return row
+
+
+class PendingReminder(BaseModel):
+    reminder_id: uuid.UUID
+    task_id: uuid.UUID
+    fire_at: AwareDatetime
+
+
+async def pending_for_tasks(
+    uow: SqlUnitOfWork, user_id: str, task_ids: list[uuid.UUID]
+) -> list[PendingReminder]:
+    """Pending reminders of the given tasks that can still fire (their task is open)."""
+    async with uow:
+        rows = await uow.session.execute(
+            text(
+                "SELECT r.id, r.task_id, r.fire_at FROM reminders r JOIN tasks t "
+                "ON t.id = r.task_id WHERE r.user_id = :u AND r.task_id = ANY(:ids) "
+                "AND r.state = 'pending' AND t.status = 'open'"
+            ),
+            {"u": user_id, "ids": task_ids},
+        )
+        return [
+            PendingReminder(reminder_id=r.id, task_id=r.task_id, fire_at=r.fire_at) for r in rows
+        ]
+
+
+async def pending_for_user(uow: SqlUnitOfWork, user_id: str) -> list[PendingReminder]:
+    async with uow:
+        rows = await uow.session.execute(
+            text(
+                "SELECT r.id, r.task_id, r.fire_at FROM reminders r JOIN tasks t "
+                "ON t.id = r.task_id WHERE r.user_id = :u AND r.state = 'pending' "
+                "AND t.status = 'open'"
+            ),
+            {"u": user_id},
+        )
+        return [
+            PendingReminder(reminder_id=r.id, task_id=r.task_id, fire_at=r.fire_at) for r in rows
+        ]
+
+
+async def fire(uow: SqlUnitOfWork, user_id: str, reminder_id: uuid.UUID, fire_at: datetime) -> bool:
+    """Mark the reminder sent and record `reminder.due`, once per (reminder id, fire_at).
+
+    The conditional update is the dedupe: a second delivery of the same fire time, a
+    snoozed (moved) reminder, or a completed or deleted task all change no row, so nothing
+    is published twice and a closed task's reminder never fires."""
+    async with uow:
+        row = (
+            await uow.session.execute(
+                text(
+                    "UPDATE reminders r SET state = 'sent', sent_at = :now FROM tasks t "
+                    "WHERE r.id = :id AND r.user_id = :u AND r.fire_at = :f "
+                    "AND r.state = 'pending' AND t.id = r.task_id AND t.status = 'open' "
+                    "RETURNING r.task_id, r.before_minutes, t.title, t.due_at, t.timezone"
+                ),
+                {"id": reminder_id, "u": user_id, "f": fire_at, "now": uow.now()},
+            )
+        ).first()
+        if row is None:
+            return False
+        uow.record(
+            ReminderDue(
+                occurred_at=uow.now(),
+                user_id=user_id,
+                task_id=row.task_id,
+                data={
+                    "reminder_id": str(reminder_id),
+                    "fire_at": fire_at.isoformat(),
+                    "dedupe_key": dedupe_key(str(reminder_id), fire_at),
+                    "title": row.title,
+                    "due_at": row.due_at.isoformat() if row.due_at else None,
+                    "timezone": row.timezone,
+                    "before_minutes": row.before_minutes,
+                },
+            )
+        )
+        await uow.commit()
+        return True

@@ -11,10 +11,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from domain.recurrence import CatchUp, RecurrenceMode
-from domain.reminders import MAX_BEFORE_MINUTES, MAX_REMINDERS_PER_TASK
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.recurrence import CatchUp, RecurrenceMode
+from domain.reminders import MAX_BEFORE_MINUTES, MAX_REMINDERS_PER_TASK
 from domain.tasks import (
     DESCRIPTION_MAX,
     TAG_MAX,

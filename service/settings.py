@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 1_000_000
     db_pool_size: int = 20
+    # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
+    # alone: no actors, workflows or pub/sub, and completion runs in-process.
+    dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")
+    dapr_grpc_port: int | None = Field(None, validation_alias="DAPR_GRPC_PORT")
+    pubsub_name: str = "pubsub"
+
+    @property
+    def dapr_enabled(self) -> bool:
+        return self.dapr_http_port is not None
 
     @model_validator(mode="after")
     def no_default_secret_in_production(self) -> Self:

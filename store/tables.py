@@ -186,3 +186,67 @@ class IdempotentResult(SQLModel, table=True):
     operation: str = Field(sa_column=Column(Text, nullable=False))
     result: dict = Field(sa_column=Column(JSONB, nullable=False))
     created_at: datetime | None = _now_column()
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Events a consumer has handled, keyed by its name: redeliveries are recognised and skipped.
+    Written in the same transaction as the consumer's effect."""
+
+    __tablename__ = "processed_events"
+
+    consumer: str = Field(sa_column=Column(Text, primary_key=True))
+    event_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    processed_at: datetime | None = _now_column()
+
+
+class Notification(SQLModel, table=True):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at", "id"),)
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    task_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False))
+    event_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False, unique=True))
+    kind: str = Field(sa_column=Column(Text, nullable=False))
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _now_column()
+    read_at: datetime | None = _ts()
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_user_task_at", "user_id", "task_id", "at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    task_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False))
+    event_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False, unique=True))
+    action: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    details: dict = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class Webhook(SQLModel, table=True):
+    """One webhook per user. The secret is kept as given: signing needs it in the clear."""
+
+    __tablename__ = "webhooks"
+
+    user_id: str = Field(sa_column=Column(Text, primary_key=True))
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    secret: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime | None = _now_column()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One delivery per event: its id is sent with every attempt, so receivers can dedupe."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    event_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False, unique=True))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    attempts: int = Field(default=0, nullable=False)
+    last_status: str | None = Field(default=None, sa_column=Column(Text))
+    delivered_at: datetime | None = _ts()

@@ -214,6 +214,20 @@ async def next_in_series(
     ).scalar()
 
 
+async def occurrence_id(
+    session: AsyncSession, user_id: str, series_id: uuid.UUID, index: int
+) -> uuid.UUID:
+    return (
+        await session.execute(
+            text(
+                "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
+                "AND occurrence_index = :i"
+            ),
+            {"u": user_id, "s": series_id, "i": index},
+        )
+    ).scalar_one()
+
+
 async def tag_ids(
     session: AsyncSession, user_id: str, names: Sequence[str]
 ) -> dict[str, uuid.UUID]:
@@ -299,6 +313,19 @@ async def cancel_pending_reminders(session: AsyncSession, task_id: uuid.UUID) ->
     await session.execute(
         text("UPDATE reminders SET state = 'cancelled' WHERE task_id = :t AND state = 'pending'"),
         {"t": task_id},
+    )
+
+
+async def restore_cancelled_reminders(
+    session: AsyncSession, task_id: uuid.UUID, now: datetime
+) -> None:
+    """Reminders cancelled by a completion that was rolled back: the future ones return."""
+    await session.execute(
+        text(
+            "UPDATE reminders SET state = 'pending' WHERE task_id = :t AND state = 'cancelled' "
+            "AND fire_at > :now"
+        ),
+        {"t": task_id, "now": now},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from sidecar.actors.channel import ActorChannel
 from sidecar.actors.config import ActorConfig
 from sidecar.actors.placement import ActorTable
 from sidecar.actors.reminders import ReminderStore
@@ -20,13 +21,14 @@ class ActorService:
     """Everything behind `/v1.0/actors/...`; `start` once the app's config is known."""
 
     def __init__(self, app: AppChannel, app_id: str, pool: asyncpg.Pool, state_table: str) -> None:
-        self.table = ActorTable(app)
+        self._channel = ActorChannel(app.base_url)
+        self.table = ActorTable(self._channel)
         self.state = ActorStateStore(pool, app_id, state_table)
-        self.timers = Timers(self.table, app)
+        self.timers = Timers(self.table, self._channel)
         self._reminder_store = ReminderStore(pool)
-        self.reminders = ReminderScheduler(self._reminder_store, self.table, app)
+        self.reminders = ReminderScheduler(self._reminder_store, self.table, self._channel)
         self.ready = False
-        self.routes = actor_routes(self, app)
+        self.routes = actor_routes(self, self._channel)
 
     async def prepare(self) -> None:
         """Create the tables; safe before the app is up."""
@@ -42,6 +44,7 @@ class ActorService:
         self.ready = False
         await self.reminders.stop()
         await self.table.stop()
+        await self._channel.close()
 
     def counts(self) -> dict[str, int]:
         return self.table.counts()

@@ -14,10 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-import httpx
-
+from sidecar.actors.channel import ActorChannel, AppCallFailed, AppUnreachable
 from sidecar.actors.config import ActorConfig
-from sidecar.app_channel import AppChannel
 
 if TYPE_CHECKING:
     from sidecar.actors.timers import Timer
@@ -45,7 +43,7 @@ class ActiveActor:
 
 
 class ActorTable:
-    def __init__(self, app: AppChannel) -> None:
+    def __init__(self, app: ActorChannel) -> None:
         self._app = app
         self._actors: dict[ActorKey, ActiveActor] = {}
         self.config = ActorConfig()
@@ -132,8 +130,8 @@ class ActorTable:
             for timer in list(actor.timers.values()):
                 timer.stop()
             try:
-                await self._app.delete(f"/actors/{actor.actor_type}/{actor.actor_id}")
-            except httpx.HTTPError as exc:
+                await self._app.call("DELETE", f"/actors/{actor.actor_type}/{actor.actor_id}")
+            except (AppUnreachable, AppCallFailed) as exc:
                 log.warning("deactivating %s/%s: %s", actor.actor_type, actor.actor_id, exc)
             actor.deactivated = True
             self._actors.pop((actor.actor_type, actor.actor_id), None)

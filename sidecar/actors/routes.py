@@ -6,16 +6,15 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sidecar.actors.channel import ActorChannel, AppCallFailed, AppUnreachable
 from sidecar.actors.placement import ReentrancyLimitError
 from sidecar.actors.reminders import Reminder
 from sidecar.actors.state import StateRequestError, parse_transaction
 from sidecar.actors.timers import TimerSpec
-from sidecar.app_channel import AppChannel
 from sidecar.durations import ScheduleError
 from sidecar.http_api import dapr_error
 
@@ -26,7 +25,7 @@ BASE = "/v1.0/actors/{actor_type}/{actor_id}"
 _FORWARDED = ("content-type", "traceparent", "tracestate")
 
 
-def actor_routes(service: ActorService, app: AppChannel) -> list[Route]:
+def actor_routes(service: ActorService, app: ActorChannel) -> list[Route]:
     def not_ready() -> Response | None:
         if service.ready:
             return None
@@ -45,21 +44,14 @@ def actor_routes(service: ActorService, app: AppChannel) -> list[Route]:
             reentrancy_id = request.headers.get("dapr-reentrancy-id") or str(uuid.uuid4())
             headers["Dapr-Reentrancy-Id"] = reentrancy_id
         try:
-            response = await service.table.turn(
-                actor_type,
-                actor_id,
-                lambda: app.put(path, content=body, headers=headers),
-                reentrancy_id,
+            reply = await service.table.turn(
+                actor_type, actor_id, lambda: app.call("PUT", path, body, headers), reentrancy_id
             )
         except ReentrancyLimitError as exc:
             return dapr_error(500, "ERR_ACTOR_INVOKE_METHOD", str(exc))
-        except httpx.HTTPError as exc:
-            return dapr_error(500, "ERR_ACTOR_INVOKE_METHOD", f"app call failed: {exc!r}")
-        return Response(
-            response.content,
-            status_code=response.status_code,
-            media_type=response.headers.get("content-type"),
-        )
+        except (AppUnreachable, AppCallFailed) as exc:
+            return dapr_error(500, "ERR_ACTOR_INVOKE_METHOD", f"app call failed: {exc}")
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
     async def save_state(request: Request) -> Response:
         try:

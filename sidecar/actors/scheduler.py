@@ -15,11 +15,9 @@ import itertools
 import logging
 from datetime import UTC, datetime
 
-import httpx
-
+from sidecar.actors.channel import ActorChannel, AppCallFailed, AppUnreachable
 from sidecar.actors.placement import ActorTable
 from sidecar.actors.reminders import Reminder, ReminderKey, ReminderStore
-from sidecar.app_channel import AppChannel
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +26,7 @@ APP_UNREACHABLE_BACKOFF = 5.0  # seconds, at most, between tries while the app i
 
 
 class ReminderScheduler:
-    def __init__(self, store: ReminderStore, table: ActorTable, app: AppChannel) -> None:
+    def __init__(self, store: ReminderStore, table: ActorTable, app: ActorChannel) -> None:
         self._store = store
         self._table = table
         self._app = app
@@ -117,16 +115,19 @@ class ReminderScheduler:
         unreachable_delay = 0.1
         path = f"/actors/{reminder.actor_type}/{reminder.actor_id}/method/remind/{reminder.name}"
         body = reminder.app_body()
+        headers = {"content-type": "application/json"}
         while True:
             try:
-                response = await self._table.turn(
+                status = await self._table.turn(
                     reminder.actor_type,
                     reminder.actor_id,
-                    lambda: self._app.put(
-                        path, content=body, headers={"content-type": "application/json"}
-                    ),
+                    lambda: self._app.call("PUT", path, body, headers),
                 )
-            except httpx.TransportError as exc:
+                status = status.status
+            except AppCallFailed as exc:
+                status = 0
+                log.warning("reminder %s: %s", path, exc)
+            except AppUnreachable as exc:
                 # The app is down, not failing: wait for it without spending the retries.
                 log.warning("reminder %s: app unreachable (%s)", path, exc)
                 self._slots.release()
@@ -136,12 +137,10 @@ class ReminderScheduler:
                     await self._slots.acquire()
                 unreachable_delay = min(unreachable_delay * 2, APP_UNREACHABLE_BACKOFF)
                 continue
-            if response.status_code < 300:
+            if 200 <= status < 300:
                 return
             failures += 1
-            log.warning(
-                "reminder %s: app answered %s (failure %d)", path, response.status_code, failures
-            )
+            log.warning("reminder %s: app answered %s (failure %d)", path, status, failures)
             if policy.max_retries is not None and failures > policy.max_retries:
                 return  # this tick is given up; the next one is still scheduled
             self._slots.release()

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
+from sidecar.actors.channel import ActorChannel, AppCallFailed, AppUnreachable
 from sidecar.actors.placement import ActiveActor, ActorTable
-from sidecar.app_channel import AppChannel
 from sidecar.durations import Period, parse_instant_or_offset, parse_period
 
 log = logging.getLogger(__name__)
+_JSON = {"content-type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Timer:
     """One running timer; `stop()` never interrupts a callback already being delivered."""
 
     def __init__(
-        self, table: ActorTable, app: AppChannel, actor: ActiveActor, name: str, spec: TimerSpec
+        self, table: ActorTable, app: ActorChannel, actor: ActiveActor, name: str, spec: TimerSpec
     ) -> None:
         self._table = table
         self._app = app
@@ -86,19 +85,17 @@ class Timer:
             return
         self._delivering = True
         try:
-            response = await self._app.put(
-                path, content=self._body, headers={"content-type": "application/json"}
-            )
-            if response.status_code >= 300:
-                log.warning("timer %s: app answered %s", path, response.status_code)
-        except httpx.HTTPError as exc:
+            reply = await self._app.call("PUT", path, self._body, _JSON)
+            if reply.status >= 300:
+                log.warning("timer %s: app answered %s", path, reply.status)
+        except (AppUnreachable, AppCallFailed) as exc:
             log.warning("timer %s failed: %s", path, exc)
         finally:
             self._delivering = False
 
 
 class Timers:
-    def __init__(self, table: ActorTable, app: AppChannel) -> None:
+    def __init__(self, table: ActorTable, app: ActorChannel) -> None:
         self._table = table
         self._app = app
 

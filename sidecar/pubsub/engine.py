@@ -56,6 +56,7 @@ class PubSubEngine:
         self._app = app
         self._app_id = app_id
         self._transports: dict[str, Transport] = {}
+        self._deliverers: list[Deliverer] = []
         self._opening: dict[str, asyncio.Lock] = {n: asyncio.Lock() for n in self._components}
         self.subscriptions: list[Subscription] = []
         self.routes: list[BaseRoute] = [
@@ -137,6 +138,7 @@ class PubSubEngine:
                 RetryPolicy.from_metadata(self._components[name].metadata),
                 dead_letter=lambda topic, body, t=transport: t.publish(topic, body),
             )
+            self._deliverers.append(deliverer)
             await transport.subscribe(deliverer.topics, deliverer)
             log.info("delivering %s on %s to the app", ", ".join(deliverer.topics), name)
 
@@ -144,6 +146,9 @@ class PubSubEngine:
         transports, self._transports = list(self._transports.values()), {}
         for transport in transports:
             await transport.close()
+        deliverers, self._deliverers = self._deliverers, []
+        for deliverer in deliverers:
+            await deliverer.close()
 
     def _known(self, subscription: Subscription) -> bool:
         if subscription.pubsub in self._components:

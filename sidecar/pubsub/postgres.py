@@ -9,7 +9,7 @@ advisory lock, so ids become visible in id order and a consumer reading `id > cu
 skips a row committed late. A publish wakes the local consumer of its topic at once; a slow
 poll (`pollInterval`, default 1s) picks up rows written by other processes.
 
-Delivery is concurrent within a topic (`maxConcurrentDeliveries`, default 64) and ordered per
+Delivery is concurrent within a topic (`maxConcurrentDeliveries`, default 16) and ordered per
 `partitionKey`, the way Kafka orders per partition. Metadata: `connectionString`,
 `initialOffset` (`oldest`, the default, or `newest`: where a new subscriber starts),
 `retentionPeriod` (default 168h: older messages are deleted, as are expired ones).
@@ -119,7 +119,7 @@ class PostgresTransport:
         self._subscriber = metadata.get("consumerID") or subscriber
         self._from_oldest = metadata.get("initialOffset", "oldest").strip().lower() != "newest"
         self._poll = parse_duration(metadata.get("pollInterval") or "1s").total_seconds()
-        self._max_in_flight = int(metadata.get("maxConcurrentDeliveries") or 64)
+        self._max_in_flight = int(metadata.get("maxConcurrentDeliveries") or 16)
         self._retention = parse_duration(metadata.get("retentionPeriod") or "168h")
         self._pending: list[_Pending] = []
         self._wake_writer = asyncio.Event()

@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import dapr.ext.workflow._durabletask.internal.protos as pb
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Idle work-item streams get a ping this often, so proxies don't close them.
 HEALTH_PING_SECONDS = 15.0
+# A turn that could not be loaded (database trouble) is retried after this long.
+RETRY_AFTER = timedelta(seconds=1)
 
 
 @dataclass(eq=False)
@@ -258,9 +260,15 @@ class WorkflowEngine:
         inflight = self._inflight[instance_id] = _Inflight(owner=stream)
         try:
             inflight.turn = await self._load_turn(instance_id)
-        except BaseException:
+        except asyncio.CancelledError:
             self._settle(instance_id, again=True)
             raise
+        except Exception:
+            # The database is unreachable or failing: try again later, keep the stream.
+            log.exception("loading a turn of workflow %r failed; retrying", instance_id)
+            self._settle(instance_id)
+            self._wake_at(instance_id, ev.utcnow() + RETRY_AFTER)
+            return None
         if inflight.turn is None:
             self._settle(instance_id)
             return None
@@ -443,8 +451,14 @@ class WorkflowEngine:
                 taskScheduledId=scheduled.eventId,
                 result=res.result if res.HasField("result") else None,
                 taskExecutionId=scheduled.taskScheduled.taskExecutionId))
-        async with self.pool.acquire() as conn:
-            instance_id = await store.finish_activity(conn, activity_id, result, now)
+        try:
+            async with self.pool.acquire() as conn:
+                instance_id = await store.finish_activity(conn, activity_id, result, now)
+        except Exception:
+            # Not recorded, so run it again rather than wait for the stream to close.
+            pending.owner = None
+            self._queue.put_nowait(_Work("activity", activity_id))
+            raise
         self._activities.pop(activity_id, None)
         if instance_id is not None:
             self._notify(instance_id)

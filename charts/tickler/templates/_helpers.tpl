@@ -46,7 +46,7 @@ app.kubernetes.io/part-of: tickler
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* Environment shared by the app and the migration Job: production settings, secrets by reference. */}}
+{{/* Env of the app and the migration Job: production mode, secrets by reference. */}}
 {{- define "tickler.env" -}}
 - name: TICKLER_ENV
   value: production

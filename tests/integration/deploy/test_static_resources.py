@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import shlex
 from pathlib import Path
 
 import yaml
@@ -117,12 +116,10 @@ def test_run_file_starts_the_app_the_way_the_chart_does(rendered: list[dict]) ->
     assert app["appID"] == "tickler"
     assert (ROOT / app["appDirPath"]).resolve() == ROOT
     command = app["command"]
-    assert command[:3] == ["uvicorn", "api.main:app_from_env", "--factory"]
-    assert command[command.index("--port") + 1] == str(app["appPort"]) == "8000"
+    assert command[command.index("--port") + 1] == str(app["appPort"])
     assert app["appHealthCheckPath"] == "/healthz"
-    deployment = only(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert deployment["command"][:3] == command[:3]
-    assert shlex.join(command).count("--host 0.0.0.0") == 1
+    container = only(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert command == container["command"]
 
 
 def test_run_file_points_at_local_components_with_pubsub_and_state() -> None:

@@ -73,13 +73,13 @@ def events(pair: DaprPair, **filters: str) -> list[dict[str, Any]]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition"
+    check: Callable[[], Awaitable[bool]], within: float = 20.0, what: str = "condition"
 ) -> None:
     """Poll an async condition; the async twin of tests.harness.wait_until."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     delay = 0.01
     while not await check():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            raise TimeoutError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.25)

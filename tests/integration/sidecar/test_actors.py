@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -63,7 +62,9 @@ async def test_metadata_lists_active_actors_by_type(pair: DaprPair) -> None:
     await proxy("CounterActor", "meta-1").Increment()
     await proxy("CounterActor", "meta-2").Increment()
 
-    metadata = httpx.get(f"http://127.0.0.1:{pair.http_port}/v1.0/metadata").json()
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{pair.http_port}/v1.0/metadata")
+    metadata = response.json()
 
     counts = {entry["type"]: entry["count"] for entry in metadata["actorRuntime"]["activeActors"]}
     assert counts["CounterActor"] >= 2
@@ -201,8 +202,9 @@ async def test_reminders_are_refused_with_a_malformed_period(pair: DaprPair) -> 
     with pytest.raises(DaprInternalError) as failure:
         await proxy("CounterActor", "bad-1").StartReminder({"name": "bad", "period": "P1Y"})
     assert failure.value.status_code == 500  # the app's call to the sidecar failed
-    response: Any = httpx.put(
-        f"http://127.0.0.1:{pair.http_port}/v1.0/actors/CounterActor/bad-1/reminders/bad",
-        json={"dueTime": "soon"},
-    )
+    async with httpx.AsyncClient() as client:
+        response = await client.put(
+            f"http://127.0.0.1:{pair.http_port}/v1.0/actors/CounterActor/bad-1/reminders/bad",
+            json={"dueTime": "soon"},
+        )
     assert response.status_code == 400

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import dapr.ext.workflow as wf
 import pytest
 
-import dapr.ext.workflow as wf
 from tests.harness import DaprPair, wait_until
 from tests.integration.sidecar.apps import workflows_app as app
 from tests.integration.sidecar.workflow_pair import client_for, side_effects, workflow_pair

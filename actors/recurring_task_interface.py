@@ -1,0 +1,28 @@
+"""What a RecurringTaskActor answers (id = series id). Clients import only this module."""
+
+from __future__ import annotations
+
+from dapr.actor import ActorInterface, actormethod
+
+
+class RecurringTaskActorInterface(ActorInterface):
+    @actormethod(name="Describe")
+    async def describe(self) -> dict: ...
+
+    @actormethod(name="Preview")
+    async def preview(self, data: dict) -> dict: ...
+
+    @actormethod(name="NextAfter")
+    async def next_after(self, data: dict) -> dict | None: ...
+
+    @actormethod(name="SkipInstance")
+    async def skip_instance(self, data: dict) -> dict: ...
+
+    @actormethod(name="Pause")
+    async def pause(self) -> dict: ...
+
+    @actormethod(name="Resume")
+    async def resume(self) -> dict: ...
+
+    @actormethod(name="End")
+    async def end(self) -> dict: ...

@@ -1,0 +1,37 @@
+"""The MCP tool list as agents see it (names, descriptions, annotations, input and output
+schemas), pinned in a snapshot so that every change to it is deliberate.
+
+After an intended change: `TICKLER_UPDATE_SNAPSHOTS=1 pytest tests/e2e/test_mcp_snapshot.py`,
+then review the diff of tests/e2e/snapshots/mcp_tools.json like any other code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from api.mcp import build_server
+from service.clock import SystemClock
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "mcp_tools.json"
+
+
+def _no_units():
+    raise AssertionError("listing tools must not touch the database")
+
+
+async def test_the_tool_list_matches_the_snapshot() -> None:
+    server = build_server(_no_units, SystemClock())
+    tools = [
+        t.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for t in await server.list_tools()
+    ]
+    current = json.dumps(tools, indent=2, sort_keys=True) + "\n"
+    if os.environ.get("TICKLER_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(current)
+    assert SNAPSHOT.exists(), "no snapshot yet: run with TICKLER_UPDATE_SNAPSHOTS=1"
+    assert current == SNAPSHOT.read_text(), (
+        "the MCP tool list changed; if that is intended, regenerate the snapshot with "
+        "TICKLER_UPDATE_SNAPSHOTS=1 and review its diff"
+    )
