@@ -103,10 +103,10 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
         await self._store(d)
         return answer
 
-    async def opened(self, task_id: uuid.UUID) -> None:
+    async def opened(self, data: dict) -> None:
         """Record the id of the open occurrence once the saga created it."""
         d = await self._definition()
-        await self._store(d.model_copy(update={"open_task_id": task_id}))
+        await self._store(d.model_copy(update={"open_task_id": uuid.UUID(data["task_id"])}))
 
     async def skip_instance(self, data: dict) -> dict:
         """Skip one future instance, given by its wall-clock time (an EXDATE)."""

@@ -9,9 +9,12 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
+from api.dapr_parts import DaprParts
+from api.events import EventsRuntime
 from api.mcp import McpEndpoint
-from api.routes import health, tags, tasks
+from api.routes import health, operations, tags, tasks
 from service.clock import Clock, SystemClock
+from service.completion import InProcessCompletions
 from service.settings import Settings
 from store.database import create_engine, session_factory
 from store.uow import SqlUnitOfWork
@@ -65,10 +68,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         engine = create_engine(url, pool_size=settings.db_pool_size)
         sessions = session_factory(engine)
         app.state.engine = engine
-        app.state.uow_factory = lambda: SqlUnitOfWork(sessions, clock)
+        app.state.uow_factory = lambda: SqlUnitOfWork(sessions, clock, on_commit=events.wake)
+        app.state.completions = InProcessCompletions(app.state.uow_factory)
         try:
             async with mcp.sessions.run():  # mounted apps' lifespans never run on their own
-                yield
+                # beside a Dapr sidecar: actors, the completion saga, the outbox relay
+                if dapr is not None:
+                    app.state.completions = await dapr.start(app.state.uow_factory)
+                    await events.start(app.state.uow_factory)
+                try:
+                    yield
+                finally:
+                    await events.stop()
+                    if dapr is not None:
+                        await dapr.stop()
         finally:
             await engine.dispose()
 
@@ -79,6 +92,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    events = EventsRuntime(settings.pubsub_name)
     mcp = McpEndpoint(
         settings.jwt_secret.get_secret_value(), lambda: app.state.uow_factory(), clock
     )
@@ -88,6 +102,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(health.router)
     app.include_router(tasks.router)
     app.include_router(tags.router)
+    app.include_router(operations.router)
+    for router in events.routers:
+        app.include_router(router)
+    # after our own routes, so that our /healthz wins over the actor extension's
+    dapr = DaprParts(app, settings, clock) if settings.dapr_enabled else None
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -199,17 +199,58 @@ class _StrictServer(MCPServer):
             raise ToolError(f"invalid arguments for {name}: {details}") from cause
 
 
-def _strict(tool: Tool) -> Tool:
-    """Refuse unknown arguments: the SDK's argument model ignores them by default, which would
-    turn a misspelt `recurrance` into a silent no-op."""
+def _tuned(tool: Tool) -> Tool:
+    """Refuse unknown arguments (the SDK's argument model ignores them by default, which would
+    turn a misspelt `recurrance` into a silent no-op) and publish flat schemas."""
 
     class StrictArguments(tool.fn_metadata.arg_model):  # type: ignore[name-defined,misc]
-        model_config = ConfigDict(extra="forbid")
+        model_config = ConfigDict(extra="forbid", title=tool.fn_metadata.arg_model.__name__)
 
-    StrictArguments.__name__ = tool.fn_metadata.arg_model.__name__
     tool.fn_metadata.arg_model = StrictArguments
-    tool.parameters = StrictArguments.model_json_schema(by_alias=True)
+    tool.parameters = _flat(StrictArguments.model_json_schema(by_alias=True))
+    output = tool.fn_metadata.output_schema
+    assert output is not None, f"{tool.name} must declare its result model"
+    tool.fn_metadata.output_schema = _flat(output)
+    # results are built from validated models already; validating them again on the way out
+    # would only cost time on every call
+    tool.fn_metadata.output_model = None
     return tool
+
+
+def _flat(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same schema without $ref/$defs and with `type: [T, "null"]` for optional values.
+    Some agent clients cannot follow $ref, and clients that validate every result (the
+    official SDK does, with jsonschema) do so several times faster on the flat form."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(x, seen) for x in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            name = node["$ref"].removeprefix("#/$defs/")
+            if name in seen:
+                raise ValueError(f"recursive model {name} cannot be flattened")
+            target = walk(defs[name], (*seen, name))
+            return {**target, **{k: walk(v, seen) for k, v in node.items() if k != "$ref"}}
+        out = {k: walk(v, seen) for k, v in node.items() if k != "$defs"}
+        return _nullable(out)
+
+    return walk(schema, ())
+
+
+def _nullable(node: dict[str, Any]) -> dict[str, Any]:
+    alternatives = node.get("anyOf")
+    if not alternatives or len(alternatives) != 2 or {"type": "null"} not in alternatives:
+        return node
+    other = next(a for a in alternatives if a != {"type": "null"})
+    if not isinstance(other.get("type"), str):
+        return node
+    merged = {**other, "type": [other["type"], "null"]}
+    if "enum" in merged:
+        merged["enum"] = [*merged["enum"], None]
+    return {**merged, **{k: v for k, v in node.items() if k != "anyOf"}}
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -289,9 +330,7 @@ IdempotencyKey = Annotated[
         examples=["7d1f3c2e-retry-safe"],
     ),
 ]
-DryRun = Annotated[
-    bool, Field(description="true: report what would change, change nothing")
-]
+DryRun = Annotated[bool, Field(description="true: report what would change, change nothing")]
 Due = Annotated[
     datetime | None,
     Field(
@@ -328,12 +367,13 @@ Cursor = Annotated[
     Field(max_length=1000, description="next_cursor from the previous page, unchanged"),
 ]
 
+
 class ClearableField(StrEnum):
     DUE_AT = "due_at"
     RECURRENCE = "recurrence"
 
 
-READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
 def _writes(*, destructive: bool, idempotent: bool) -> ToolAnnotations:
@@ -759,7 +799,7 @@ def build_server(units: UnitOfWorkFactory, clock: Clock) -> MCPServer:
         (delete_tag, "Delete a tag", writes(destructive=True, idempotent=True)),
     ]
     tools = [
-        _strict(Tool.from_function(fn, title=title, annotations=notes, structured_output=True))
+        _tuned(Tool.from_function(fn, title=title, annotations=notes, structured_output=True))
         for fn, title, notes in table
     ]
     return _StrictServer(

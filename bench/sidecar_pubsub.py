@@ -7,6 +7,7 @@ subscriber app (this module's `app`, served by uvicorn). Publishing uses the gRP
 
   .venv/bin/python bench/sidecar_pubsub.py [--events 10000] [--concurrency 64] [--rate 500]
 
+Phase 0 (publish only): `--events` publishes to a topic without subscribers.
 Phase 1 (throughput): `--events` publishes as fast as `--concurrency` callers go; reports
 publishes/s (acknowledged, so durably stored) and the time until all were delivered.
 Phase 2 (latency): `--rate` events/s paced for `--seconds`; reports the publish-to-delivery
@@ -61,19 +62,34 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _publish(stub, run: str) -> None:
+async def _publish(stub, run: str, topic: str = "bench") -> None:
     from dapr.proto.runtime.v1.pubsub_pb2 import PublishEventRequest
 
     body = json.dumps({"run": run, "sent": time.time()}).encode()
     await stub.PublishEvent(
         PublishEventRequest(
-            pubsub_name="pubsub", topic="bench", data=body, data_content_type="application/json"
+            pubsub_name="pubsub", topic=topic, data=body, data_content_type="application/json"
         )
     )
 
 
-async def _delivered(app_port: int, run: str, count: int, timeout: float) -> list[float]:
-    deadline = time.monotonic() + timeout
+async def publish_only(stub, events: int, concurrency: int) -> None:
+    """Publishing alone (a topic nobody subscribes to): the sidecar's publish path."""
+    queue = iter(range(events))
+
+    async def worker() -> None:
+        for _ in queue:
+            await _publish(stub, "publish-only", topic="unsubscribed")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    print(f"publish only: {events} publishes in {elapsed:.2f}s = {events / elapsed:,.0f}/s "
+          f"(concurrency {concurrency})")
+
+
+async def _delivered(app_port: int, run: str, count: int, within: float) -> list[float]:
+    deadline = time.monotonic() + within
     async with httpx.AsyncClient() as client:
         while True:
             latencies = (await client.get(f"http://127.0.0.1:{app_port}/stats/{run}")).json()
@@ -93,12 +109,13 @@ async def throughput(stub, app_port: int, events: int, concurrency: int) -> None
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     published = time.perf_counter() - start
-    latencies = await _delivered(app_port, run, events, timeout=120)
+    latencies = await _delivered(app_port, run, events, within=120)
     drained = time.perf_counter() - start
     print(f"throughput: {events} publishes in {published:.2f}s = {events / published:,.0f}/s "
           f"(concurrency {concurrency}); all {len(latencies)} delivered after {drained:.2f}s "
           f"= {len(latencies) / drained:,.0f}/s; under this load publish-to-delivery "
-          f"p50 {percentile(latencies, .5) * 1e3:.1f} ms, p95 {percentile(latencies, .95) * 1e3:.1f} ms")
+          f"p50 {percentile(latencies, .5) * 1e3:.1f} ms, "
+          f"p95 {percentile(latencies, .95) * 1e3:.1f} ms")
 
 
 async def latency(stub, app_port: int, rate: int, seconds: float) -> None:
@@ -114,11 +131,12 @@ async def latency(stub, app_port: int, rate: int, seconds: float) -> None:
         pending.add(task)
         task.add_done_callback(pending.discard)
     await asyncio.gather(*pending)
-    latencies = await _delivered(app_port, run, total, timeout=60)
+    latencies = await _delivered(app_port, run, total, within=60)
     ms = [x * 1e3 for x in latencies]
     print(f"latency at {rate}/s for {seconds:.0f}s: {len(ms)}/{total} delivered; "
-          f"publish-to-delivery p50 {percentile(ms, .5):.1f} ms, p95 {percentile(ms, .95):.1f} ms, "
-          f"p99 {percentile(ms, .99):.1f} ms, max {max(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms")
+          f"publish-to-delivery p50 {percentile(ms, .5):.1f} ms, "
+          f"p95 {percentile(ms, .95):.1f} ms, p99 {percentile(ms, .99):.1f} ms, "
+          f"max {max(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms")
 
 
 async def main() -> None:
@@ -147,6 +165,7 @@ async def main() -> None:
 
             stub = DaprStub(channel)
             await _publish(stub, "warmup")
+            await publish_only(stub, args.events, args.concurrency)
             await throughput(stub, pair.app_port, args.events, args.concurrency)
             await latency(stub, pair.app_port, args.rate, args.seconds)
     finally:

@@ -79,15 +79,16 @@ async def close(uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, status: St
 
 
 async def record_next(
-    uow: SqlUnitOfWork, closed: Closed, upcoming: NextOccurrence | None
+    uow: SqlUnitOfWork, closed: Closed, upcoming: NextOccurrence | None, *, ended: bool
 ) -> uuid.UUID | None:
-    """Step 3: create the next occurrence (unique on series and index), or end the series."""
+    """Step 3: create the next occurrence (unique on series and index); with none, the
+    series has ended (or is paused, and stays as it is)."""
     async with uow:
         row = await repo.get_row(uow.session, closed.user_id, closed.task_id)
         if row is None:
             raise NotFound(f"task {closed.task_id} not found")
         if upcoming is None:
-            if row["series_id"] is not None:
+            if row["series_id"] is not None and ended:
                 await end_series(uow, closed.user_id, row["series_id"])
             next_id = None
         else:

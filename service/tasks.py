@@ -13,11 +13,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.recurrence import first_occurrence, parse_rule, preview
-from domain.reminders import ReminderSpec, fire_time, validate_reminders
-
 from domain.errors import Conflict, FieldError, NotFound, ValidationFailed, VersionMismatch
 from domain.events import TaskCreated, TaskDeleted, TaskUpdated
+from domain.recurrence import first_occurrence, parse_rule, preview
+from domain.reminders import ReminderSpec, fire_time, validate_reminders
 from domain.tasks import (
     DeleteScope,
     Status,
@@ -25,7 +24,7 @@ from domain.tasks import (
     check_title,
     normalize_tags,
 )
-from service.occurrences import close_occurrence, operation, recall, remember
+from service.occurrences import close_occurrence, existing_next, operation, recall, remember
 from service.schemas import (
     Completion,
     Deletion,
@@ -257,6 +256,47 @@ async def skip_task(
 ) -> Completion:
     """Skip an occurrence: like completing it, but it is marked `skipped`."""
     return await _finish(uow, user_id, task_id, Status.SKIPPED, idempotency_key)
+
+
+async def begin_completion(
+    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
+) -> Completion | None:
+    """Before the saga runs: a replayed key's result, or the result of an occurrence that
+    is already closed this way; None when the saga has work to do. NotFound and Conflict
+    surface here, before any workflow starts."""
+    async with uow:
+        if replay := await recall(uow, user_id, key, operation(status.value, task_id), Completion):
+            return replay
+        row = await repo.get_row(uow.session, user_id, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} not found")
+        if row["status"] == Status.OPEN:
+            return None
+        if row["status"] != status:
+            raise Conflict(f"task is already {row['status']}")
+        next_id = await existing_next(uow, user_id, row)
+        return Completion(
+            task=to_public(row), next=await _view(uow, user_id, next_id) if next_id else None
+        )
+
+
+async def finish_completion(
+    uow: SqlUnitOfWork,
+    user_id: str,
+    task_id: uuid.UUID,
+    next_id: uuid.UUID | None,
+    status: Status,
+    key: str | None,
+) -> Completion:
+    """After the saga: the result the caller sees, remembered under its idempotency key."""
+    async with uow:
+        result = Completion(
+            task=await _view(uow, user_id, task_id),
+            next=await _view(uow, user_id, next_id) if next_id else None,
+        )
+        await remember(uow, user_id, key, operation(status.value, task_id), result)
+        await uow.commit()
+        return result
 
 
 async def _finish(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from api.deps import UoW, User
 from domain.errors import ValidationFailed
+from domain.tasks import Status
 from service import tasks as svc
+from service.completion import Pending
 from service.schemas import (
     Completion,
     DeleteScope,
@@ -97,18 +99,35 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("/{task_id}/complete", response_model=Completion, responses=PROBLEMS)
+COMPLETION_RESPONSES = {
+    **PROBLEMS,
+    202: {"description": "Still running after 5 s: poll the Location (/v1/operations/{id})"},
+    409: {"description": "The task was closed the other way (completed vs skipped)"},
+}
+
+
+async def _finish(
+    request: Request, user: str, task_id: uuid.UUID, status: Status, key: str | None
+) -> Response:
+    result = await request.app.state.completions.finish(user, task_id, status, key)
+    if isinstance(result, Pending):
+        location = f"/v1/operations/{result.operation_id}"
+        return json_response(result, 202, {"Location": location})
+    return json_response(result)
+
+
+@router.post("/{task_id}/complete", response_model=Completion, responses=COMPLETION_RESPONSES)
 async def complete_task(
-    task_id: uuid.UUID, user: User, uow: UoW, idempotency_key: IdempotencyKey = None
+    request: Request, task_id: uuid.UUID, user: User, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return json_response(await svc.complete_task(uow, user, task_id, idempotency_key))
+    return await _finish(request, user, task_id, Status.COMPLETED, idempotency_key)
 
 
-@router.post("/{task_id}/skip", response_model=Completion, responses=PROBLEMS)
+@router.post("/{task_id}/skip", response_model=Completion, responses=COMPLETION_RESPONSES)
 async def skip_task(
-    task_id: uuid.UUID, user: User, uow: UoW, idempotency_key: IdempotencyKey = None
+    request: Request, task_id: uuid.UUID, user: User, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return json_response(await svc.skip_task(uow, user, task_id, idempotency_key))
+    return await _finish(request, user, task_id, Status.SKIPPED, idempotency_key)
 
 
 @router.get("/{task_id}/occurrences", response_model=OccurrencePreview, responses=PROBLEMS)

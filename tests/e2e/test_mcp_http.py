@@ -108,18 +108,19 @@ async def check_tool_list(agent: Agent) -> None:
             assert notes.destructive_hint is (name in DESTRUCTIVE), name
             assert "idempotency_key" in props, name
         assert ("dry_run" in props) is (name in WITH_DRY_RUN), name
+        assert "$ref" not in str(schema) and "$ref" not in str(tool.output_schema), name
     add = tools["add_task"].input_schema
     assert add["required"] == ["title"]
-    assert add["$defs"]["Priority"]["enum"] == ["low", "medium", "high", "urgent"]
+    assert add["properties"]["priority"]["enum"] == ["low", "medium", "high", "urgent"]
     assert add["properties"]["due_at"]["examples"]
-    assert tools["delete_task"].input_schema["$defs"]["DeleteScope"]["enum"] == [
-        "occurrence",
-        "series",
+    assert add["properties"]["recurrence"]["properties"]["mode"]["enum"] == [
+        "schedule",
+        "after_completion",
     ]
-    assert tools["list_tasks"].input_schema["$defs"]["TaskSort"]["enum"][:2] == [
-        "due_at",
-        "-due_at",
-    ]
+    scope = tools["delete_task"].input_schema["properties"]["scope"]
+    assert scope["enum"] == ["occurrence", "series"] and scope["default"] == "occurrence"
+    sort = tools["list_tasks"].input_schema["properties"]["sort"]
+    assert sort["enum"][:2] == ["due_at", "-due_at"] and sort["type"] == ["string", "null"]
 
 
 async def recurring_task_lifecycle(agent: Agent, now: datetime) -> None:

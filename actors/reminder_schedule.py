@@ -1,0 +1,167 @@
+"""ReminderScheduleActor (id = user id): the user's pending reminders and one durable actor
+reminder armed for the earliest of them, re-armed after every fire.
+
+PostgreSQL (through the service layer) is the source of truth; the actor's state is the
+schedule derived from it. A fire marks the reminder sent and records `reminder.due` in one
+transaction, conditional on (reminder id, fire_at) still being pending, so a duplicate
+delivery, a snooze or a closed task can never make a reminder go out twice or at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from dapr.actor import Actor, Remindable
+from dapr.actor.id import ActorId
+from dapr.actor.runtime.context import ActorRuntimeContext
+
+from actors.deps import ActorDeps
+from actors.reminder_schedule_interface import ReminderScheduleActorInterface
+from service import reminders as reminders_svc
+
+PENDING = "pending"
+ARMED = "armed_at"
+DUE = "due"
+RETRY = "retry-publish"
+log = logging.getLogger(__name__)
+
+
+class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
+    def __init__(self, ctx: ActorRuntimeContext, actor_id: ActorId, deps: ActorDeps) -> None:
+        super().__init__(ctx, actor_id)
+        self.deps = deps
+
+    @property
+    def user_id(self) -> str:
+        return self.id.id
+
+    async def _pending(self) -> dict[str, dict]:
+        found, value = await self._state_manager.try_get_state(PENDING)
+        if not found:
+            return await self._reload_all()
+        return dict(value)
+
+    async def _reload_all(self) -> dict[str, dict]:
+        rows = await reminders_svc.pending_for_user(self.deps.uow_factory(), self.user_id)
+        pending = {str(r.reminder_id): _entry(r) for r in rows}
+        await self._state_manager.set_state(PENDING, pending)
+        return pending
+
+    async def sync_tasks(self, data: dict) -> dict:
+        """Re-read the given tasks' pending reminders (after create, update, snooze,
+        complete or delete) and re-arm."""
+        task_ids = [uuid.UUID(t) for t in data.get("task_ids", [])]
+        pending = await self._pending()
+        wanted = {str(t) for t in task_ids}
+        pending = {k: v for k, v in pending.items() if v["task_id"] not in wanted}
+        rows = await reminders_svc.pending_for_tasks(
+            self.deps.uow_factory(), self.user_id, task_ids
+        )
+        pending.update({str(r.reminder_id): _entry(r) for r in rows})
+        await self._state_manager.set_state(PENDING, pending)
+        await self._arm(pending)
+        return {"pending": len(pending)}
+
+    async def sync_all(self) -> dict:
+        pending = await self._reload_all()
+        await self._arm(pending)
+        return {"pending": len(pending)}
+
+    async def snooze(self, data: dict) -> dict:
+        result = await reminders_svc.snooze_reminder(
+            self.deps.uow_factory(),
+            self.user_id,
+            uuid.UUID(data["reminder_id"]),
+            minutes=data.get("minutes"),
+            until=datetime.fromisoformat(data["until"]) if data.get("until") else None,
+        )
+        pending = await self._pending()
+        entry = pending.get(str(result.id))
+        if entry is not None:
+            entry["fire_at"] = result.fire_at.isoformat()
+        else:
+            await self._reload_all()
+            pending = await self._pending()
+        await self._state_manager.set_state(PENDING, pending)
+        await self._arm(pending)
+        return result.model_dump(mode="json")
+
+    async def list_upcoming(self, data: dict) -> list:
+        pending = await self._pending()
+        limit = int(data.get("limit", 50))
+        return sorted(pending.values(), key=lambda e: e["fire_at"])[:limit]
+
+    async def explain(self, data: dict) -> dict:
+        result = await reminders_svc.explain_reminder(
+            self.deps.uow_factory(), self.user_id, uuid.UUID(data["reminder_id"])
+        )
+        return result.model_dump(mode="json")
+
+    async def _arm(self, pending: dict[str, dict]) -> None:
+        """One durable reminder at the earliest fire time (or none when nothing is pending)."""
+        _, armed = await self._state_manager.try_get_state(ARMED)
+        earliest = min((e["fire_at"] for e in pending.values()), default=None)
+        if earliest == armed:
+            await self._state_manager.save_state()
+            return
+        if earliest is None:
+            await self.unregister_reminder(DUE)
+            await self._state_manager.try_remove_state(ARMED)
+        else:
+            wait = datetime.fromisoformat(earliest) - self.deps.clock.now()
+            await self.register_reminder(
+                DUE, b"", due_time=max(wait, timedelta(0)), period=timedelta(0)
+            )
+            await self._state_manager.set_state(ARMED, earliest)
+        await self._state_manager.save_state()
+
+    async def receive_reminder(
+        self,
+        name: str,
+        state: bytes,
+        due_time: timedelta,
+        period: timedelta,
+        ttl: timedelta | None = None,
+    ) -> None:
+        if name in (DUE, RETRY):
+            await self._fire_due()
+
+    async def _fire_due(self) -> None:
+        pending = await self._pending()
+        now = self.deps.clock.now()
+        due = sorted(
+            (e for e in pending.values() if datetime.fromisoformat(e["fire_at"]) <= now),
+            key=lambda e: e["fire_at"],
+        )
+        failed = False
+        for entry in due:
+            try:
+                await reminders_svc.fire(
+                    self.deps.uow_factory(),
+                    self.user_id,
+                    uuid.UUID(entry["reminder_id"]),
+                    datetime.fromisoformat(entry["fire_at"]),
+                )
+            except Exception:  # the database is away: keep it pending, retry on a timer
+                log.exception("reminder %s could not be recorded; will retry", entry)
+                failed = True
+                continue
+            pending.pop(entry["reminder_id"], None)
+        await self._state_manager.set_state(PENDING, pending)
+        await self._state_manager.try_remove_state(ARMED)
+        if failed:
+            await self.register_timer(RETRY, self._retry, None, self.deps.retry_delay, timedelta(0))
+        await self._arm(pending)
+
+    async def _retry(self, _: object) -> None:
+        await self._fire_due()
+
+
+def _entry(r: reminders_svc.PendingReminder) -> dict:
+    return {
+        "reminder_id": str(r.reminder_id),
+        "task_id": str(r.task_id),
+        "fire_at": r.fire_at.isoformat(),
+    }

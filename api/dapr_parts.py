@@ -1,0 +1,49 @@
+"""The parts of the app that need a Dapr sidecar: actors and the completion saga.
+
+They start only when the sidecar told the app where it is (DAPR_HTTP_PORT); the same code
+runs against daprd and our dev sidecar.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from dapr.ext.fastapi import DaprActor
+from fastapi import FastAPI
+
+from actors.deps import ActorDeps
+from actors.recurring_task import RecurringTaskActor
+from actors.reminder_schedule import ReminderScheduleActor
+from domain.tasks import Status
+from service.clock import Clock
+from service.settings import Settings
+from store.uow import SqlUnitOfWork
+from workflows.sagas import Sagas
+
+
+class DaprParts:
+    def __init__(self, app: FastAPI, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.actors = DaprActor(app)  # adds /dapr/config and the actor callback routes
+        self.sagas: Sagas | None = None
+
+    async def start(self, uow_factory: Callable[[], SqlUnitOfWork]) -> Sagas:
+        self.sagas = Sagas(self.settings.dapr_grpc_port, uow_factory)
+        sagas = self.sagas
+
+        async def start_skip(user_id: str, task_id: str) -> None:
+            await sagas.start(user_id, uuid.UUID(task_id), Status.SKIPPED)
+
+        deps = ActorDeps(uow_factory=uow_factory, clock=self.clock, start_skip=start_skip)
+        for actor in (RecurringTaskActor, ReminderScheduleActor):
+            await self.actors.register_actor(
+                actor, actor_factory=lambda ctx, actor_id, cls=actor: cls(ctx, actor_id, deps)
+            )
+        await sagas.start_worker()
+        return sagas
+
+    async def stop(self) -> None:
+        if self.sagas is not None:
+            await self.sagas.stop()

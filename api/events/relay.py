@@ -1,0 +1,166 @@
+"""The outbox relay: publishes committed events through Dapr pub/sub, then marks them sent.
+
+A row is marked only after every publish of it succeeded, in the transaction that claimed
+it, so a crash or an outage can only cause a re-publish (consumers dedupe by event id),
+never a loss. Commits wake the relay at once; a slow poll covers other processes' commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import httpx
+from dapr.aio.clients import DaprClient
+from dapr.clients.http.helpers import get_api_url
+from dapr.conf import settings as dapr_settings
+from pydantic import ValidationError
+
+from domain.events import DEAD_LETTERS, TASK_EVENTS, TASK_UPDATES, parse_event
+from store import outbox
+from store.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+CLOUDEVENT = "application/cloudevents+json"
+PUBLISH_TIMEOUT = 10.0
+
+
+class SidecarUnavailable(Exception):
+    pass
+
+
+def cloudevent(payload: dict[str, Any]) -> tuple[list[str], bytes, str]:
+    """(topics, CloudEvent JSON, partition key) for one outbox payload. Task events also go
+    to the change feed. A payload no event class accepts goes to the dead-letter topic."""
+    try:
+        event = parse_event(payload)
+    except (KeyError, ValidationError) as exc:
+        event_id = payload.get("event_id")
+        log.error("outbox event %s is malformed, dead-lettering it: %s", event_id, exc)
+        body = {
+            "specversion": "1.0",
+            "id": str(event_id),
+            "source": "tickler",
+            "type": "tickler.malformed",
+            "datacontenttype": "application/json",
+            "data": payload,
+        }
+        return [DEAD_LETTERS], json.dumps(body).encode(), str(payload.get("task_id"))
+    body = {
+        "specversion": "1.0",
+        "id": str(event.event_id),
+        "source": "tickler",
+        "type": event.cloudevent_type,
+        "subject": str(event.task_id),
+        "time": event.occurred_at.isoformat(),
+        "dataschemaversion": event.schema_version,
+        "datacontenttype": "application/json",
+        "data": event.model_dump(mode="json"),
+    }
+    topics = [event.topic, TASK_UPDATES] if event.topic == TASK_EVENTS else [event.topic]
+    return topics, json.dumps(body).encode(), str(event.task_id)
+
+
+class Relay:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        pubsub: str,
+        *,
+        batch: int = 100,
+        poll: float = 5.0,
+        backoff: tuple[float, float] = (0.1, 5.0),
+    ) -> None:
+        self._uow_factory = uow_factory
+        self._pubsub = pubsub
+        self._batch = batch
+        self._poll = poll
+        self._backoff = backoff
+        self._wake = asyncio.Event()
+        self._client: DaprClient | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        delay, failing = self._backoff[0], False
+        try:
+            while True:
+                self._wake.clear()  # before draining: a commit during the drain re-arms it
+                try:
+                    while await self._publish_batch() == self._batch:
+                        pass
+                except Exception as exc:  # sidecar, broker or database down: rows stay put
+                    if not failing:
+                        log.warning("outbox relay paused: %s", exc)
+                    failing = True
+                    await self._drop_client()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._backoff[1])
+                    continue
+                if failing:
+                    log.info("outbox relay resumed")
+                delay, failing = self._backoff[0], False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+        finally:
+            await self._drop_client()
+
+    async def _publish_batch(self) -> int:
+        async with self._uow_factory() as uow:
+            rows = await outbox.claim_unpublished(uow.session, self._batch)
+            if not rows:
+                return 0
+            client = await self._connect()
+            sent: list[int] = []
+            try:
+                for row in rows:
+                    topics, body, key = cloudevent(row.payload)
+                    for topic in topics:
+                        # a hung sidecar must not hold the claimed rows' locks for ever
+                        await asyncio.wait_for(
+                            client.publish_event(
+                                self._pubsub,
+                                topic,
+                                body,
+                                data_content_type=CLOUDEVENT,
+                                publish_metadata={"partitionKey": key},
+                            ),
+                            PUBLISH_TIMEOUT,
+                        )
+                    sent.append(row.id)
+            finally:
+                if sent:  # keep what did go out, even when a later row failed
+                    await outbox.mark_published(uow.session, sent)
+                    await uow.commit()
+            return len(rows)
+
+    async def _connect(self) -> DaprClient:
+        if self._client is None:
+            # The SDK's constructor polls the sidecar's health synchronously for up to a
+            # minute; probe it here without blocking the loop, so it answers at once.
+            headers = {}
+            if dapr_settings.DAPR_API_TOKEN:
+                headers["dapr-api-token"] = dapr_settings.DAPR_API_TOKEN
+            try:
+                async with httpx.AsyncClient(timeout=1.0) as probe:
+                    ok = (
+                        await probe.get(f"{get_api_url()}/healthz/outbound", headers=headers)
+                    ).is_success
+            except httpx.HTTPError as exc:
+                raise SidecarUnavailable(f"sidecar unreachable: {exc}") from exc
+            if not ok:
+                raise SidecarUnavailable("sidecar not healthy")
+            self._client = DaprClient()
+        return self._client
+
+    async def _drop_client(self) -> None:
+        """A fresh channel after an outage reconnects at once, not after gRPC's backoff."""
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()

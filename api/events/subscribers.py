@@ -1,0 +1,113 @@
+"""The app's Dapr subscriptions and their consumers: notifier, audit and live.
+
+Dapr allows one subscription per topic per app, so task-events has one route that runs the
+audit and notifier consumers in turn. Each consumer records the event id in
+processed_events in the same transaction as its effect: a redelivered event is a no-op for
+the consumers that already handled it and retried for those that did not.
+
+Answers follow Dapr's contract: SUCCESS, RETRY (Dapr redelivers; after its last attempt the
+event goes to the dead-letter topic), or DROP for an event we can never handle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from api.events.live import LiveHub
+from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES, Event, parse_event
+from service import audit, notifications, webhooks
+from store.outbox import first_delivery
+from store.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+LIVE = "live"
+SUCCESS, RETRY, DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
+
+Consumer = Callable[[Callable[[], SqlUnitOfWork], Event], Awaitable[bool]]
+
+
+async def notifier(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+    """True when done. The webhook POST runs after the notification is committed, so a
+    failing receiver retries only the delivery, with the same delivery id."""
+    await notifications.notify(uow_factory(), event)
+    return await webhooks.deliver(uow_factory(), event)
+
+
+async def auditor(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+    await audit.record(uow_factory(), event)
+    return True
+
+
+def subscriptions_router(hub: LiveHub) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    async def live(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+        async with uow_factory() as uow:
+            first = await first_delivery(uow.session, LIVE, event.event_id)
+            await uow.commit()
+        if first:
+            hub.publish(event)
+        return True
+
+    routes: dict[str, tuple[str, list[Consumer]]] = {
+        TASK_EVENTS: ("/events/task-events", [auditor, notifier]),
+        REMINDERS: ("/events/reminders", [notifier]),
+        TASK_UPDATES: ("/events/task-updates", [live]),
+    }
+
+    @router.get("/dapr/subscribe")
+    async def subscribe(request: Request) -> list[dict[str, Any]]:
+        pubsub = request.app.state.settings.pubsub_name
+        return [
+            {
+                "pubsubname": pubsub,
+                "topic": topic,
+                "route": path,
+                "metadata": {},
+                "deadLetterTopic": DEAD_LETTERS,
+            }
+            for topic, (path, _) in routes.items()
+        ]
+
+    for topic, (path, consumers) in routes.items():
+        router.add_api_route(path, _handler(topic, consumers), methods=["POST"])
+    return router
+
+
+def _handler(topic: str, consumers: list[Consumer]) -> Callable[[Request], Awaitable[dict]]:
+    async def handle(request: Request) -> dict[str, str]:
+        event = _event(topic, await request.body())
+        if event is None:
+            return DROP
+        uow_factory = request.app.state.uow_factory
+        done = True
+        for consume in consumers:
+            try:
+                done = await consume(uow_factory, event) and done
+            except Exception:  # the database or a receiver failed: let Dapr redeliver
+                log.exception("%s failed on %s event %s", consume.__name__, topic, event.event_id)
+                done = False
+        return SUCCESS if done else RETRY
+
+    handle.__name__ = f"on_{topic.replace('-', '_')}"
+    return handle
+
+
+def _event(topic: str, body: bytes) -> Event | None:
+    """The event inside a CloudEvent, or None (logged) when it is not one of ours."""
+    try:
+        envelope = json.loads(body)
+        data = envelope["data"]
+        if isinstance(data, str):  # some transports hand JSON data over as a string
+            data = json.loads(data)
+        return parse_event(data)
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        log.error("dropping malformed event on %s: %s", topic, exc)
+        return None

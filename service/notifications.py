@@ -1,0 +1,130 @@
+"""In-app notifications, kept from task and reminder events, and read by their user."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, insert, select, update
+
+from domain.errors import NotFound
+from domain.events import Event
+from service import webhooks
+from store.outbox import first_delivery
+from store.tables import Notification, Task
+from store.uow import SqlUnitOfWork
+
+CONSUMER = "notifier"
+# What a user is told about; plain edits (task.updated) would only be noise.
+LABELS = {
+    "task.created": "Task created",
+    "task.completed": "Task completed",
+    "task.skipped": "Occurrence skipped",
+    "task.deleted": "Task deleted",
+    "task.completion_failed": "Completion failed",
+    "reminder.due": "Reminder",
+}
+_notes = Notification.__table__
+_tasks = Task.__table__
+
+
+class NotificationQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unread: bool = False
+    limit: int = Field(50, ge=1, le=200)
+
+
+class NotificationPublic(BaseModel):
+    id: uuid.UUID
+    task_id: uuid.UUID
+    event_id: uuid.UUID
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationPublic]
+
+
+async def notify(uow: SqlUnitOfWork, event: Event) -> bool:
+    """Store the notification `event` calls for, once, and schedule its webhook delivery.
+    False when the event was already handled."""
+    async with uow:
+        if not await first_delivery(uow.session, CONSUMER, event.event_id):
+            return False
+        label = LABELS.get(event.type)
+        if label is not None:
+            subject = await _subject(uow, event)
+            await uow.session.execute(
+                insert(_notes).values(
+                    id=uuid.uuid4(),
+                    user_id=event.user_id,
+                    task_id=event.task_id,
+                    event_id=event.event_id,
+                    kind=event.type,
+                    title=f"{label}: {subject}",
+                    body=_body(event, subject),
+                )
+            )
+            await webhooks.schedule(uow, event)
+        await uow.commit()
+        return True
+
+
+async def _subject(uow: SqlUnitOfWork, event: Event) -> str:
+    """The task's title; a deleted task is named by its id."""
+    title = event.data.get("title") or await uow.session.scalar(
+        select(_tasks.c.title).where(
+            _tasks.c.id == event.task_id, _tasks.c.user_id == event.user_id
+        )
+    )
+    return str(title) if title else f"task {event.task_id}"
+
+
+def _body(event: Event, subject: str) -> str:
+    if event.type == "reminder.due":
+        return f"{subject} — reminder for {event.data.get('fire_at', 'now')}"
+    if event.type == "task.completion_failed":
+        return f"{subject} could not be completed: {event.data.get('reason', 'unknown reason')}"
+    return f"{LABELS[event.type]} at {event.occurred_at.isoformat()}"
+
+
+async def list_notifications(
+    uow: SqlUnitOfWork, user_id: str, query: NotificationQuery
+) -> NotificationPage:
+    """Newest first."""
+    statement = select(_notes).where(_notes.c.user_id == user_id)
+    if query.unread:
+        statement = statement.where(_notes.c.read_at.is_(None))
+    statement = statement.order_by(_notes.c.created_at.desc(), _notes.c.id.desc())
+    async with uow:
+        rows = (await uow.session.execute(statement.limit(query.limit))).mappings().all()
+    return NotificationPage(items=[NotificationPublic.model_validate(dict(r)) for r in rows])
+
+
+async def mark_read(
+    uow: SqlUnitOfWork, user_id: str, notification_id: uuid.UUID
+) -> NotificationPublic:
+    """Idempotent: reading twice keeps the first read time."""
+    async with uow:
+        row = (
+            (
+                await uow.session.execute(
+                    update(_notes)
+                    .where(_notes.c.id == notification_id, _notes.c.user_id == user_id)
+                    .values(read_at=func.coalesce(_notes.c.read_at, uow.now()))
+                    .returning(*_notes.c)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"notification {notification_id} does not exist")
+        await uow.commit()
+    return NotificationPublic.model_validate(dict(row))

@@ -1,0 +1,98 @@
+"""The saga's activities. Each calls one service use case or one actor method.
+
+The workflow worker runs activities on threads of its own, while the database engine and
+the actor clients belong to the app's event loop; every activity therefore hands its
+coroutine to that loop and waits for the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from dapr.actor import ActorId, ActorProxy
+from dapr.ext.workflow import WorkflowActivityContext
+
+from actors.recurring_task_interface import RecurringTaskActorInterface
+from actors.reminder_schedule_interface import ReminderScheduleActorInterface
+from domain.tasks import Status
+from service import saga_steps
+from store.uow import SqlUnitOfWork
+from workflows import complete_occurrence as wf
+
+ACTIVITY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ActivityDeps:
+    loop: asyncio.AbstractEventLoop
+    uow_factory: Callable[[], SqlUnitOfWork]
+
+
+def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContext, Any], Any]]:
+    def on_app_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, deps.loop).result(ACTIVITY_TIMEOUT)
+
+    def close_occurrence(ctx: WorkflowActivityContext, request: dict) -> dict:
+        closed = on_app_loop(
+            saga_steps.close(
+                deps.uow_factory(),
+                request["user_id"],
+                uuid.UUID(request["task_id"]),
+                Status(request["status"]),
+            )
+        )
+        return closed.model_dump(mode="json")
+
+    def next_occurrence(ctx: WorkflowActivityContext, closed: dict) -> dict:
+        async def ask() -> dict:
+            proxy = ActorProxy.create(
+                "RecurringTaskActor", ActorId(closed["series_id"]), RecurringTaskActorInterface
+            )
+            return await proxy.NextAfter(closed)
+
+        return on_app_loop(ask())
+
+    def create_next_occurrence(ctx: WorkflowActivityContext, data: dict) -> str | None:
+        closed = saga_steps.Closed.model_validate(data["closed"])
+        answer = data["answer"] or {}
+        upcoming = answer.get("next")
+        nxt = saga_steps.NextOccurrence.model_validate(upcoming) if upcoming else None
+
+        async def record() -> str | None:
+            next_id = await saga_steps.record_next(
+                deps.uow_factory(), closed, nxt, ended=answer.get("ended", True)
+            )
+            if next_id is None:
+                return None
+            series = ActorProxy.create(
+                "RecurringTaskActor", ActorId(str(closed.series_id)), RecurringTaskActorInterface
+            )
+            await series.Opened({"task_id": str(next_id)})
+            return str(next_id)
+
+        return on_app_loop(record())
+
+    def sync_reminders(ctx: WorkflowActivityContext, data: dict) -> dict:
+        async def sync() -> dict:
+            proxy = ActorProxy.create(
+                "ReminderScheduleActor", ActorId(data["user_id"]), ReminderScheduleActorInterface
+            )
+            return await proxy.SyncTasks({"task_ids": data["task_ids"]})
+
+        return on_app_loop(sync())
+
+    def reopen_occurrence(ctx: WorkflowActivityContext, data: dict) -> None:
+        closed = saga_steps.Closed.model_validate(data["closed"])
+        on_app_loop(saga_steps.reopen(deps.uow_factory(), closed, data["reason"]))
+
+    return {
+        wf.CLOSE: close_occurrence,
+        wf.NEXT: next_occurrence,
+        wf.CREATE_NEXT: create_next_occurrence,
+        wf.SYNC_REMINDERS: sync_reminders,
+        wf.REOPEN: reopen_occurrence,
+    }
