@@ -8,7 +8,7 @@ and a durable actor reminder rolls an overdue `skip_missed` series forward so no
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from dapr.actor import Actor, Remindable
@@ -138,7 +138,7 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
         if d.catch_up is not CatchUp.SKIP_MISSED:
             return
         wait = max(due_at + self.deps.overdue_grace - self.deps.clock.now(), timedelta(0))
-        await self.register_reminder(OVERDUE, b"", due_time=wait, period=timedelta(0), ttl=None)
+        await self.register_reminder(OVERDUE, b"", due_time=wait)  # one-off
 
     async def receive_reminder(
         self,
@@ -157,7 +157,3 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
             await self.deps.start_skip(d.user_id, str(d.open_task_id))
         elif d.state == "active" and d.open_due_at is not None and not overdue:
             await self._arm_overdue(d, d.open_due_at)  # fired early: clock skew or a move
-
-
-def utc(value: str) -> datetime:
-    return datetime.fromisoformat(value).astimezone(UTC)

@@ -111,9 +111,8 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
             await self._state_manager.try_remove_state(ARMED)
         else:
             wait = datetime.fromisoformat(earliest) - self.deps.clock.now()
-            await self.register_reminder(
-                DUE, b"", due_time=max(wait, timedelta(0)), period=timedelta(0)
-            )
+            # no period: a one-off reminder, re-armed after each fire
+            await self.register_reminder(DUE, b"", due_time=max(wait, timedelta(0)))
             await self._state_manager.set_state(ARMED, earliest)
         await self._state_manager.save_state()
 

@@ -118,7 +118,7 @@ async def shapes(url: str, iterations: int) -> list[Shape]:
     skip = set(FILLER)
     pairs = []
     for row in rng.sample(titles, len(titles)):
-        words = [w for w in row["title"].lower().split() if w not in skip]
+        words = sorted(set(row["title"].lower().split()) - skip)
         if len(words) >= 2:
             pairs.append(" ".join(rng.sample(words, 2)))
     now = datetime.now(UTC)

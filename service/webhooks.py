@@ -35,7 +35,12 @@ class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: HttpUrl = Field(max_length=2000, examples=["https://example.com/tickler"])
-    secret: str = Field(min_length=16, max_length=200, description="HMAC-SHA256 signing key")
+    secret: str = Field(
+        min_length=16,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",  # PostgreSQL text cannot hold NUL
+        description="HMAC-SHA256 signing key (no control characters)",
+    )
 
 
 class WebhookPublic(BaseModel):

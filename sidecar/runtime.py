@@ -143,6 +143,7 @@ class Runtime:
             lifespan="off",
             log_level=logging.getLogger().getEffectiveLevel(),
             timeout_keep_alive=120,
+            timeout_graceful_shutdown=2,  # a call stuck in the app must not hold up SIGTERM
         )
         self._http = _HttpServer(config)
         self._http_task = asyncio.create_task(self._http.serve(), name="http-server")

@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dapr.actor import ActorId, ActorProxy
@@ -30,6 +31,18 @@ ACTIVITY_TIMEOUT = 60.0
 class ActivityDeps:
     loop: asyncio.AbstractEventLoop
     uow_factory: Callable[[], SqlUnitOfWork]
+
+
+def jsonable(value: Any) -> Any:
+    """Actor replies come back with ISO strings already turned into datetimes by the SDK's
+    serializer; workflow payloads must be plain JSON again."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContext, Any], Any]]:
@@ -54,7 +67,7 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
             )
             return await proxy.NextAfter(closed)
 
-        return on_app_loop(ask())
+        return jsonable(on_app_loop(ask()))
 
     def create_next_occurrence(ctx: WorkflowActivityContext, data: dict) -> str | None:
         closed = saga_steps.Closed.model_validate(data["closed"])
@@ -83,7 +96,7 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
             )
             return await proxy.SyncTasks({"task_ids": data["task_ids"]})
 
-        return on_app_loop(sync())
+        return jsonable(on_app_loop(sync()))
 
     def reopen_occurrence(ctx: WorkflowActivityContext, data: dict) -> None:
         closed = saga_steps.Closed.model_validate(data["closed"])

@@ -1,4 +1,8 @@
-"""The actor configuration the app declares at `GET /dapr/config`."""
+"""The actor configuration the app declares at `GET /dapr/config`.
+
+Drain settings are not read: on a single host actors are only deactivated when idle, so
+there is never an ongoing call to drain.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from sidecar.durations import parse_duration
 # daprd's defaults when the app leaves a field out
 DEFAULT_IDLE_TIMEOUT = timedelta(minutes=60)
 DEFAULT_SCAN_INTERVAL = timedelta(seconds=30)
-DEFAULT_DRAIN_TIMEOUT = timedelta(seconds=60)
 DEFAULT_MAX_STACK_DEPTH = 32
 
 
@@ -26,7 +29,6 @@ class TypeConfig:
 class ActorConfig:
     entities: frozenset[str] = frozenset()
     scan_interval: timedelta = DEFAULT_SCAN_INTERVAL
-    drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT
     default: TypeConfig = TypeConfig()
     per_type: dict[str, TypeConfig] = field(default_factory=dict)
 
@@ -46,7 +48,6 @@ class ActorConfig:
         return cls(
             entities=frozenset(entities),
             scan_interval=_duration(doc.get("actorScanInterval"), DEFAULT_SCAN_INTERVAL),
-            drain_timeout=_duration(doc.get("drainOngoingCallTimeout"), DEFAULT_DRAIN_TIMEOUT),
             default=default,
             per_type=per_type,
         )

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from dapr.clients.exceptions import DaprInternalError
 from dapr.clients.http.dapr_actor_http_client import DaprActorHttpClient
+from dapr.conf import settings
 from dapr.serializers import DefaultJSONSerializer
 
 from tests.harness import DaprPair, wait_until
@@ -198,6 +199,13 @@ async def test_timers_die_when_their_actor_is_deactivated(pair: DaprPair) -> Non
     assert count(pair, "timer", "ghost-1", "late") == 0
 
 
+async def test_a_reentrant_actor_may_call_itself_within_its_turn(pair: DaprPair) -> None:
+    actor = proxy("ReentrantActor", "re-1")
+    await actor.Increment()
+
+    assert await actor.CallSelf() == 101
+
+
 async def test_reminders_are_refused_with_a_malformed_period(pair: DaprPair) -> None:
     with pytest.raises(DaprInternalError) as failure:
         await proxy("CounterActor", "bad-1").StartReminder({"name": "bad", "period": "P1Y"})
@@ -208,3 +216,24 @@ async def test_reminders_are_refused_with_a_malformed_period(pair: DaprPair) -> 
             json={"dueTime": "soon"},
         )
     assert response.status_code == 400
+
+
+async def test_with_an_api_token_only_callers_presenting_it_get_in(
+    make_database, runtime, tmp_path, pair: DaprPair
+) -> None:
+    previous_endpoint = settings.DAPR_HTTP_ENDPOINT
+    guarded = actor_pair(tmp_path, await make_database("actors_token"), runtime)
+    guarded.extra_env["DAPR_API_TOKEN"] = "s3cret"  # the app's SDK sends it too
+    settings.DAPR_API_TOKEN = "s3cret"
+    try:
+        guarded.start()
+        assert await proxy("CounterActor", "token-1").Increment() == 1
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{guarded.http_port}") as client:
+            refused = await client.post("/v1.0/actors/CounterActor/token-1/method/GetCount")
+            health = await client.get("/v1.0/healthz")
+        assert refused.status_code == 401
+        assert health.status_code == 204
+    finally:
+        guarded.stop()
+        del settings.DAPR_API_TOKEN
+        settings.DAPR_HTTP_ENDPOINT = previous_endpoint

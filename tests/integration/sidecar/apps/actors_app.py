@@ -1,7 +1,8 @@
 """A Dapr actor app for the sidecar's actor tests and benches, built only on the official SDK.
 
 `CounterActor` keeps daprd's default idle timeout (1 h); `EphemeralActor`, the same code,
-is deactivated after 1 s idle, so tests can watch deactivation. What the actors see (reminder
+is deactivated after 1 s idle, so tests can watch deactivation; `ReentrantActor` has
+reentrancy on. What the actors see (reminder
 and timer callbacks, deactivations) is recorded in `EVENTS`, served at `GET /test/events`.
 """
 
@@ -15,8 +16,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from dapr.actor import Actor, ActorInterface, Remindable, actormethod
-from dapr.actor.runtime.config import ActorRuntimeConfig, ActorTypeConfig
+from dapr.actor import Actor, ActorInterface, ActorProxy, Remindable, actormethod
+from dapr.actor.runtime.config import (
+    ActorReentrancyConfig,
+    ActorRuntimeConfig,
+    ActorTypeConfig,
+)
 from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
@@ -55,6 +60,9 @@ class CounterActorInterface(ActorInterface):
 
     @actormethod(name="Fail")
     async def fail(self) -> None: ...
+
+    @actormethod(name="CallSelf")
+    async def call_self(self) -> int: ...
 
 
 def _record(kind: str, actor: Actor, **fields: Any) -> None:
@@ -122,6 +130,11 @@ class CounterActor(Actor, CounterActorInterface, Remindable):
     async def fail(self) -> None:
         raise ValueError("this method always fails")
 
+    async def call_self(self) -> int:
+        """Calls back into this same actor while holding its turn: needs reentrancy."""
+        me = ActorProxy.create(type(self).__name__, self.id, CounterActorInterface)
+        return await me.GetCount() + 100
+
     async def on_timer(self, name: str) -> None:
         _record("timer", self, name=name)
 
@@ -148,18 +161,24 @@ class EphemeralActor(CounterActor, Remindable):
     pass
 
 
+class ReentrantActor(CounterActor, Remindable):
+    pass
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     ActorRuntime.set_actor_config(
         ActorRuntimeConfig(
             actor_scan_interval=timedelta(milliseconds=200),
             actor_type_configs=[
-                ActorTypeConfig("EphemeralActor", actor_idle_timeout=timedelta(seconds=1))
+                ActorTypeConfig("EphemeralActor", actor_idle_timeout=timedelta(seconds=1)),
+                ActorTypeConfig("ReentrantActor", reentrancy=ActorReentrancyConfig(enabled=True)),
             ],
         )
     )
     await actors.register_actor(CounterActor)
     await actors.register_actor(EphemeralActor)
+    await actors.register_actor(ReentrantActor)
     yield
 
 
