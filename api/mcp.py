@@ -822,7 +822,7 @@ class McpEndpoint:
     def __init__(self, secret: str, units: UnitOfWorkFactory, clock: Clock) -> None:
         self.server = build_server(units, clock)
         self.server.streamable_http_app(
-            stateless_http=False,
+            stateless_http=True,
             json_response=True,
             # DNS-rebinding checks guard cookie-authenticated local servers; every request here
             # carries a bearer token a rebinding page cannot read, and Host varies by deployment

@@ -10,7 +10,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from api.auth import AuthError
-from domain.errors import Conflict, DomainError, NotFound, ValidationFailed, VersionMismatch
+from domain.errors import (
+    CompletionFailed,
+    Conflict,
+    DomainError,
+    NotFound,
+    ValidationFailed,
+    VersionMismatch,
+)
 
 PROBLEM = "application/problem+json"
 _STATUS: dict[type[DomainError], int] = {
@@ -18,6 +25,7 @@ _STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     VersionMismatch: 412,
     Conflict: 409,
+    CompletionFailed: 503,
 }
 
 

@@ -47,3 +47,9 @@ class Conflict(DomainError):
     """The request is valid but contradicts the resource's current state."""
 
     title = "Conflict"
+
+
+class CompletionFailed(DomainError):
+    """Closing an occurrence could not finish (its saga compensated): it is open again."""
+
+    title = "Completion failed"

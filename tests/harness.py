@@ -99,12 +99,13 @@ class Proc:
 class DaprPair:
     """A sidecar and the app it fronts, on fresh loopback ports."""
 
-    app_target: str  # "module:attr" of an ASGI app, served by uvicorn
+    app_target: str  # "module:attr" of an ASGI app (or app factory), served by uvicorn
     resources_path: Path
     workdir: Path
     runtime: str = "dev"
     app_id: str = "tickler"
     extra_env: dict[str, str] = field(default_factory=dict)
+    factory: bool = False  # app_target is a factory (uvicorn --factory)
     app_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
@@ -167,6 +168,7 @@ class DaprPair:
             str(self.app_port),
             "--log-level",
             "warning",
+            *(["--factory"] if self.factory else []),
         ]
         self.app = Proc("app", argv, self.env, self.workdir / "app.log").start()
         if wait:

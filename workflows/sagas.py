@@ -12,7 +12,7 @@ from datetime import timedelta
 from dapr.ext.workflow import WorkflowRuntime, WorkflowStatus
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
-from domain.errors import Conflict, DomainError
+from domain.errors import CompletionFailed, Conflict
 from domain.tasks import Status
 from service import tasks
 from service.completion import Pending
@@ -23,12 +23,6 @@ from workflows.activities import ActivityDeps, activities
 
 log = logging.getLogger(__name__)
 FINISHED = {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED}
-
-
-class SagaFailed(DomainError):
-    """The saga failed and was compensated: the occurrence is open again."""
-
-    title = "Completion failed"
 
 
 class Sagas:
@@ -106,7 +100,7 @@ class Sagas:
         if state.runtime_status != WorkflowStatus.COMPLETED:
             detail = getattr(state, "failure_details", None)
             message = getattr(detail, "message", None) or "the saga did not complete"
-            raise SagaFailed(f"{message}; the occurrence is open again")
+            raise CompletionFailed(f"{message}; the occurrence is open again")
         output = state.serialized_output
         result = json.loads(output) if output else {}
         if result.get("status") != status.value:

