@@ -7,6 +7,7 @@ health endpoints, never by a fixed sleep.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,3 +197,17 @@ class DaprPair:
         for proc in (self.app, self.sidecar):
             if proc is not None:
                 proc.stop()
+
+
+async def eventually(
+    predicate: Callable[[], Awaitable[bool]], within: float = 30.0, what: str = "condition"
+) -> None:
+    """The async twin of `wait_until`: poll an async predicate until it holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    delay = 0.01
+    while not await predicate():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.25)

@@ -187,9 +187,8 @@ async def strict_arguments(agent: Agent) -> None:
         title="Typo", recurrance={"rrule": "FREQ=DAILY"},
     )  # fmt: skip
     assert "pydantic" not in text
-    await agent.fails(
-        "add_task", "priority", "'low', 'medium', 'high' or 'urgent'", title="x", priority="critical"
-    )
+    allowed = "'low', 'medium', 'high' or 'urgent'"
+    await agent.fails("add_task", "priority", allowed, title="x", priority="critical")
     await agent.fails("add_task", "title", title="")
     await agent.fails("add_task", "title", "Field required")
     await agent.fails(
@@ -301,8 +300,9 @@ async def idempotent_retries_and_dry_runs(agent: Agent) -> None:
     assert [t["id"] for t in listed["items"]] == [first["id"]]
 
     ukey = f"upd-{uuid.uuid4()}"
-    updated = await agent.ok("update_task", task_id=first["id"], priority="low", idempotency_key=ukey)
-    replay = await agent.ok("update_task", task_id=first["id"], priority="low", idempotency_key=ukey)
+    change = {"task_id": first["id"], "priority": "low", "idempotency_key": ukey}
+    updated = await agent.ok("update_task", **change)
+    replay = await agent.ok("update_task", **change)
     assert replay == updated
     assert (await agent.ok("get_task", task_id=first["id"]))["version"] == updated["version"]
 

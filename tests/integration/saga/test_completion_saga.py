@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from datetime import datetime, timedelta
 
 import asyncpg
+import httpx
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
 from store.database import plain_url
+from tests.harness import eventually
 from tests.integration.stack import Stack, stack_fixture
 
 stack = stack_fixture("saga")
@@ -164,7 +168,7 @@ async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stac
     blocker = await asyncpg.connect(plain_url(stack.database_url))
     tx = blocker.transaction()
     await tx.start()
-    await blocker.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", _uuid(task["id"]))
+    await blocker.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", uuid.UUID(task["id"]))
     wf = DaprWorkflowClient(host="127.0.0.1", port=str(stack.pair.grpc_port))
     instance = f"complete-{task['id']}"
     async with stack.client("crash", timeout=30) as c:
@@ -173,14 +177,12 @@ async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stac
         async def started() -> bool:
             return await wf.get_workflow_state(instance, fetch_payloads=False) is not None
 
-        await _wait_async(started, what="saga instance to start")
+        await eventually(started, what="saga instance to start")
         await asyncio.to_thread(stack.pair.app.kill)
         await tx.rollback()
         await blocker.close()
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # the connection died with the app
             await pending
-        except Exception:  # the connection died with the app; nothing to read
-            pass
         await asyncio.to_thread(stack.restart_app)
         state = await wf.wait_for_workflow_completion(instance, timeout_in_seconds=60)
         assert state is not None and state.runtime_status.name == "COMPLETED"
@@ -190,21 +192,3 @@ async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stac
         (0, "completed"),
         (1, "open"),
     ]
-
-
-def _uuid(value: str):
-    import uuid
-
-    return uuid.UUID(value)
-
-
-async def _wait_async(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    delay = 0.02
-    while not await predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
-
-
