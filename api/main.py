@@ -94,7 +94,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     events = EventsRuntime(settings.pubsub_name)
     mcp = McpEndpoint(
-        settings.jwt_secret.get_secret_value(), lambda: app.state.uow_factory(), clock
+        settings.jwt_secret.get_secret_value(),
+        lambda: app.state.uow_factory(),
+        clock,
+        lambda: app.state.completions,
     )
     # a route, not a Mount: a Mount answers /mcp with a redirect to /mcp/ on every call
     app.add_route("/mcp", mcp.asgi, include_in_schema=False)

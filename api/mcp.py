@@ -37,6 +37,7 @@ from service import reminders as reminder_svc
 from service import tags as tag_svc
 from service import tasks as task_svc
 from service.clock import Clock
+from service.completion import Completions, Pending
 from service.recurrence import preview_recurrence as preview_rule
 from service.schemas import (
     Completion,
@@ -388,8 +389,20 @@ def _writes(*, destructive: bool, idempotent: bool) -> ToolAnnotations:
 # -- the tools -----------------------------------------------------------------------------------
 
 
-def build_server(units: UnitOfWorkFactory, clock: Clock) -> MCPServer:
-    """The MCP server over the service layer; `units` makes one unit of work per call."""
+def build_server(
+    units: UnitOfWorkFactory, clock: Clock, completions: Callable[[], Completions]
+) -> MCPServer:
+    """The MCP server over the service layer; `units` makes one unit of work per call and
+    `completions` is the same completion path the HTTP API uses (the saga under Dapr)."""
+
+    async def finish(task_id: uuid.UUID, status: Status, key: str | None) -> Completion:
+        done = await completions().finish(_caller(), task_id, status, key)
+        if isinstance(done, Pending):
+            raise ToolError(
+                f"still {status.value} in the background (operation {done.operation_id}); "
+                "call again with the same idempotency_key to get the result"
+            )
+        return done
 
     @_agent_errors
     async def add_task(
@@ -397,7 +410,9 @@ def build_server(units: UnitOfWorkFactory, clock: Clock) -> MCPServer:
             str,
             Field(min_length=1, max_length=TITLE_MAX, examples=["Pay rent"], description="title"),
         ],
-        description: Annotated[str, Field(max_length=DESCRIPTION_MAX)] = "",
+        description: Annotated[
+            str, Field(max_length=DESCRIPTION_MAX, description="free text details")
+        ] = "",
         priority: Annotated[Priority, Field(description="low, medium, high or urgent")] = (
             Priority.MEDIUM
         ),
@@ -495,8 +510,12 @@ def build_server(units: UnitOfWorkFactory, clock: Clock) -> MCPServer:
     @_agent_errors
     async def update_task(
         task_id: TaskId,
-        title: Annotated[str | None, Field(min_length=1, max_length=TITLE_MAX)] = None,
-        description: Annotated[str | None, Field(max_length=DESCRIPTION_MAX)] = None,
+        title: Annotated[
+            str | None, Field(min_length=1, max_length=TITLE_MAX, description="new title")
+        ] = None,
+        description: Annotated[
+            str | None, Field(max_length=DESCRIPTION_MAX, description='new text; "" empties it')
+        ] = None,
         priority: Annotated[Priority | None, Field(description="low, medium, high or urgent")] = (
             None
         ),
@@ -564,7 +583,7 @@ def build_server(units: UnitOfWorkFactory, clock: Clock) -> MCPServer:
     ) -> Annotated[CallToolResult, Completion]:
         """Mark a task done. For a recurring task the next occurrence is created and returned
         as `next`. Completing it again returns the same result."""
-        done = await task_svc.complete_task(units(), _caller(), task_id, idempotency_key)
+        done = await finish(task_id, Status.COMPLETED, idempotency_key)
         return _result(done, _completion_summary(done, "completed"))
 
     @_agent_errors
@@ -573,7 +592,7 @@ def build_server(units: UnitOfWorkFactory, clock: Clock) -> MCPServer:
     ) -> Annotated[CallToolResult, Completion]:
         """Skip this occurrence of a task (marked `skipped`, not done); a recurring task moves
         on to its next occurrence, returned as `next`."""
-        done = await task_svc.skip_task(units(), _caller(), task_id, idempotency_key)
+        done = await finish(task_id, Status.SKIPPED, idempotency_key)
         return _result(done, _completion_summary(done, "skipped"))
 
     @_agent_errors
@@ -819,8 +838,14 @@ class McpEndpoint:
     """Streamable HTTP at /mcp: stateless JSON responses, so any replica can answer any call
     and no session state needs sharing. Enter `sessions.run()` in the app's lifespan."""
 
-    def __init__(self, secret: str, units: UnitOfWorkFactory, clock: Clock) -> None:
-        self.server = build_server(units, clock)
+    def __init__(
+        self,
+        secret: str,
+        units: UnitOfWorkFactory,
+        clock: Clock,
+        completions: Callable[[], Completions],
+    ) -> None:
+        self.server = build_server(units, clock, completions)
         self.server.streamable_http_app(
             stateless_http=True,
             json_response=True,

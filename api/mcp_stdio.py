@@ -10,6 +10,7 @@ import anyio
 from api.auth import AuthError, user_from_token
 from api.mcp import authenticated_as, build_server
 from service.clock import SystemClock
+from service.completion import InProcessCompletions
 from service.settings import Settings
 from store.database import create_engine, session_factory
 from store.uow import SqlUnitOfWork
@@ -35,7 +36,10 @@ async def _serve(database_url: str, user_id: str, token: str) -> None:
     engine = create_engine(database_url, pool_size=2)
     sessions = session_factory(engine)
     clock = SystemClock()
-    server = build_server(lambda: SqlUnitOfWork(sessions, clock), clock)
+    units = lambda: SqlUnitOfWork(sessions, clock)  # noqa: E731
+    # stdio runs beside no sidecar: completion runs in-process, with the same contract
+    completions = InProcessCompletions(units)
+    server = build_server(units, clock, lambda: completions)
     try:
         with authenticated_as(user_id, token):
             await server.run_stdio_async()

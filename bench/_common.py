@@ -296,6 +296,53 @@ async def explain(url: str, captured: CapturedQuery) -> str:
     return "\n".join(r[0] for r in rows)
 
 
+# -- CPU accounting (robust when other work shares the machine) -------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat fields after the command name: [0] state, [1] ppid, [11] utime,
+    [12] stime, [13] cutime, [14] cstime (clock ticks)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds used so far by one process (all its threads)."""
+    f = _stat(pid)
+    return (int(f[11]) + int(f[12])) / _TICK
+
+
+def server_tree_cpu(postmaster: int) -> float:
+    """CPU seconds used by a PostgreSQL server: the postmaster, its exited (reaped) children,
+    and its live children (backends, checkpointer, WAL writer...)."""
+    f = _stat(postmaster)
+    total = sum(int(x) for x in f[11:15])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = _stat(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(child[1]) == postmaster:
+                total += int(child[11]) + int(child[12])
+    return total / _TICK
+
+
+async def postmaster_pid(url: str) -> int | None:
+    """The server's main process, if it runs on this machine (else None)."""
+    conn = await asyncpg.connect(url)
+    try:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        try:
+            return int(_stat(backend)[1])
+        except FileNotFoundError:
+            return None
+    finally:
+        await conn.close()
+
+
 # -- statistics and reporting ----------------------------------------------------------------
 
 

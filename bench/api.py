@@ -48,7 +48,10 @@ from _common import (
     ms,
     now_stamp,
     percentile,
+    postmaster_pid,
+    process_cpu,
     seed,
+    server_tree_cpu,
     server_version,
     user_tags,
     verdict,
@@ -218,15 +221,29 @@ def profiled(args: argparse.Namespace, proc: Proc, label: str) -> subprocess.Pop
     )  # fmt: skip
 
 
-def measure(args, proc: Proc, label: str, url: str, token: str, body: str | None) -> Load:
+@dataclass(frozen=True)
+class Measured:
+    load: Load
+    app_cpu: float  # server process CPU seconds per request
+    pg_cpu: float | None  # PostgreSQL CPU seconds per request (local server only)
+
+
+def measure(
+    args, setup: Setup, proc: Proc, label: str, url: str, token: str, body: str | None
+) -> Measured:
     load = LOADERS[args.client]
     load(url, token, body, args.connections, args.warmup)
     spy = profiled(args, proc, label)
+    app0 = process_cpu(proc.popen.pid)
+    postmaster = setup.postmaster
+    pg0 = server_tree_cpu(postmaster) if postmaster else 0.0
     result = load(url, token, body, args.connections, args.duration)
+    app_cpu = (process_cpu(proc.popen.pid) - app0) / result.requests
+    pg_cpu = (server_tree_cpu(postmaster) - pg0) / result.requests if postmaster else None
     if spy is not None:
         spy.wait()
     print(f"  {label}: {result.rps:.0f} req/s, p95 {ms(result.p95)} ms", file=sys.stderr)
-    return result
+    return Measured(result, app_cpu, pg_cpu)
 
 
 # -- database and the query to compare -------------------------------------------------------
@@ -239,6 +256,7 @@ class Setup:
     tagged: int
     query: CapturedQuery
     pg_version: str
+    postmaster: int | None  # to account PostgreSQL's CPU when it runs here
 
 
 async def prepare(data_dir: Path) -> Setup:
@@ -260,7 +278,8 @@ async def prepare(data_dir: Path) -> Setup:
         )
     finally:
         await conn.close()
-    return Setup(url, tag, tagged, captured, await server_version(url))
+    postmaster = None if os.environ.get("DATABASE_URL") else await postmaster_pid(url)
+    return Setup(url, tag, tagged, captured, await server_version(url), postmaster)
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -279,6 +298,7 @@ def main() -> None:
     if args.client == "wrk" and shutil.which("wrk") is None:
         raise SystemExit("wrk not found: `apt-get install -y wrk`, or pass --client aiohttp")
 
+    load = os.getloadavg()[0]
     print("seeding bench_api ...", file=sys.stderr)
     setup = asyncio.run(prepare(args.data_dir))
     from api.auth import issue_token
@@ -294,38 +314,43 @@ def main() -> None:
     path = f"/v1/tasks?tag={setup.tag}&sort=due_at&limit=50"
     reader, writer = issue_token(JWT_SECRET, READER), issue_token(JWT_SECRET, WRITER)
 
-    results: dict[str, Load] = {}
+    results: dict[str, Measured] = {}
     # baseline first, then the app's reads, then its writes: both reads see the same rows
     proc, base = serve("baseline", "bench._common:baseline_app", env)
     try:
-        results["c"] = measure(args, proc, "baseline-get", base + path, reader, None)
+        results["c"] = measure(args, setup, proc, "baseline-get", base + path, reader, None)
     finally:
         proc.stop()
     proc, base = serve("app", "api.main:app_from_env", env)
     try:
-        results["a"] = measure(args, proc, "app-get", base + path, reader, None)
-        results["b"] = measure(args, proc, "app-post", base + "/v1/tasks", writer, POST_BODY)
+        results["a"] = measure(args, setup, proc, "app-get", base + path, reader, None)
+        results["b"] = measure(args, setup, proc, "app-post", f"{base}/v1/tasks", writer, POST_BODY)
     finally:
         proc.stop()
 
-    print(report(args, setup, results))
+    print(report(args, setup, load, results))
     if args.explain:
         print("\nPlan of the task query (EXPLAIN ANALYZE, BUFFERS):\n```")
         print(asyncio.run(explain(setup.url, setup.query)))
         print("```")
 
 
-def report(args: argparse.Namespace, setup: Setup, r: dict[str, Load]) -> str:
-    a, b, c = r["a"], r["b"], r["c"]
+def report(args: argparse.Namespace, setup: Setup, load: float, r: dict[str, Measured]) -> str:
+    a, b, c = r["a"].load, r["b"].load, r["c"].load
     ratio = a.rps / c.rps
+
+    def pg(m: Measured) -> str:
+        return "n/a" if m.pg_cpu is None else ms(m.pg_cpu)
+
     rows = [
-        [label, f"{x.rps:.0f}", ms(x.p50), ms(x.p95), ms(x.p99), x.requests, x.errors]
-        for label, x in (
-            ("(a) app `GET /v1/tasks?tag=…&sort=due_at&limit=50`", a),
-            ("(b) app `POST /v1/tasks`", b),
-            ("(c) baseline FastAPI + asyncpg, same SQL as (a)", c),
+        [label, f"{m.load.rps:.0f}", ms(m.load.p50), ms(m.load.p95), ms(m.load.p99),
+         ms(m.app_cpu), pg(m), m.load.requests, m.load.errors]
+        for label, m in (
+            ("(a) app `GET /v1/tasks?tag=…&sort=due_at&limit=50`", r["a"]),
+            ("(b) app `POST /v1/tasks`", r["b"]),
+            ("(c) baseline FastAPI + asyncpg, same SQL as (a)", r["c"]),
         )
-    ]
+    ]  # fmt: skip
     targets = [
         ["(a) throughput ≥ 0.5× baseline", f"{ratio:.2f}×", verdict(ratio >= 0.5)],
         ["(a) p95 < 50 ms", f"{ms(a.p95)} ms", verdict(a.p95 < 0.050)],
@@ -335,12 +360,14 @@ def report(args: argparse.Namespace, setup: Setup, r: dict[str, Load]) -> str:
         "wrk": "wrk 4 (C, 1 thread): on 2 cores it leaves the most CPU to server + PostgreSQL",
         "aiohttp": "aiohttp client (uvloop) in its own process",
     }[args.client]
+    header = ["request", "req/s", "p50 ms", "p95 ms", "p99 ms", "server CPU ms/req",
+              "PostgreSQL CPU ms/req", "requests", "errors"]  # fmt: skip
     return "\n".join(
         [
             "### HTTP API v1 under load (bench/api.py)",
             "",
             f"- Command: `{command_line()}`",
-            f"- Machine: {machine()}",
+            f"- Machine: {machine()}; 1-min load average at start {load:.2f}",
             f"- Date: {now_stamp()}; PostgreSQL {setup.pg_version} (embedded, default settings)",
             f"- Load: {loader}; {args.connections} connections, closed loop, loopback; "
             f"{args.warmup:g} s warm-up then {args.duration:g} s measured, per row",
@@ -348,12 +375,12 @@ def report(args: argparse.Namespace, setup: Setup, r: dict[str, Load]) -> str:
             "one server at a time",
             f"- Data: `{READER}` has 10,000 tasks (20 other users × 1,000); tag "
             f"`{setup.tag}` is on {setup.tagged} of them; a page is {setup.query.items} tasks. "
-            f"(a) runs {setup.query.statements} SQL statements per request inside a transaction; "
-            "(c) runs only the task query. (b) writes as another user.",
+            f"(a) runs {setup.query.statements} SQL statements per request inside a "
+            "transaction; (c) runs only the task query. (b) writes as another user.",
+            "- CPU columns: CPU time the server process and the whole PostgreSQL server used "
+            "during the measured run, per request (less sensitive to other load than req/s).",
             "",
-            markdown_table(
-                ["request", "req/s", "p50 ms", "p95 ms", "p99 ms", "requests", "errors"], rows
-            ),
+            markdown_table(header, rows),
             "",
             markdown_table(["target", "measured", "result"], targets),
         ]

@@ -92,11 +92,13 @@ class Relay:
             while True:
                 self._wake.clear()  # before draining: a commit during the drain re-arms it
                 try:
-                    while await self._publish_batch() == self._batch:
-                        pass
+                    claimed = self._batch
+                    while claimed == self._batch:  # a full batch: more may be waiting
+                        claimed = await self._publish_batch()
                 except Exception as exc:  # sidecar, broker or database down: rows stay put
                     if not failing:
-                        log.warning("outbox relay paused: %s", exc)
+                        detail = " ".join(str(exc).split())[:300]
+                        log.warning("outbox relay paused: %s: %s", type(exc).__name__, detail)
                     failing = True
                     await self._drop_client()
                     await asyncio.sleep(delay)

@@ -22,7 +22,7 @@ def _no_units():
 
 
 async def test_the_tool_list_matches_the_snapshot() -> None:
-    server = build_server(_no_units, SystemClock())
+    server = build_server(_no_units, SystemClock(), _no_units)
     tools = [
         t.model_dump(mode="json", by_alias=True, exclude_none=True)
         for t in await server.list_tools()

@@ -25,11 +25,11 @@ def tables(url: str) -> set[str]:
 async def test_upgrade_downgrade_upgrade(make_database) -> None:
     url = await make_database("mig")
     await asyncio.to_thread(migrate, url)
-    assert APP_TABLES <= tables(url)
+    assert tables(url) >= APP_TABLES
     await asyncio.to_thread(downgrade, url, "base")
     assert tables(url) == set()
     await asyncio.to_thread(migrate, url)
-    assert APP_TABLES <= tables(url)
+    assert tables(url) >= APP_TABLES
 
 
 async def test_migrations_match_the_models(make_database) -> None:

@@ -1,0 +1,23 @@
+"""Keeps each user's ReminderScheduleActor in step with their tasks: every task event asks
+the actor to re-read that task's pending reminders. Re-reading is idempotent, so a
+redelivered event costs a query and changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dapr.actor import ActorId, ActorProxy
+
+from actors.reminder_schedule_interface import ReminderScheduleActorInterface
+from domain.events import Event, ReminderDue
+from store.uow import SqlUnitOfWork
+
+
+async def scheduler(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+    if isinstance(event, ReminderDue):
+        return True
+    schedule = ActorProxy.create(
+        "ReminderScheduleActor", ActorId(event.user_id), ReminderScheduleActorInterface
+    )
+    await schedule.SyncTasks({"task_ids": [str(event.task_id)]})
+    return True

@@ -1,0 +1,150 @@
+"""Reminders end to end: the ReminderScheduleActor arms a durable actor reminder, and each
+reminder goes out as one `reminder.due` event at its time, never twice, never for a closed
+task, and not lost when the sidecar dies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+
+from store.database import plain_url
+from tests.harness import eventually
+from tests.integration.stack import Stack, stack_fixture
+
+stack = stack_fixture("reminders")
+
+
+def soon(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+async def due_events(stack: Stack, reminder_id: str) -> int:
+    conn = await asyncpg.connect(plain_url(stack.database_url))
+    try:
+        return await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE type = 'reminder.due' "
+            "AND payload -> 'data' ->> 'reminder_id' = $1",
+            reminder_id,
+        )
+    finally:
+        await conn.close()
+
+
+async def create_with_reminder(c, seconds: float, title: str = "remind me") -> dict:
+    r = await c.post("/v1/tasks", json={"title": title, "reminders": [{"at": soon(seconds)}]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_a_reminder_fires_once_at_its_time(stack: Stack) -> None:
+    async with stack.client("once") as c:
+        task = await create_with_reminder(c, 1.5)
+        rid = task["reminders"][0]["id"]
+        fire_at = datetime.fromisoformat(task["reminders"][0]["fire_at"])
+
+        async def fired() -> bool:
+            return await due_events(stack, rid) == 1
+
+        await eventually(fired, within=20, what="reminder.due")
+        assert datetime.now(UTC) >= fire_at
+        after = (await c.get(f"/v1/tasks/{task['id']}")).json()
+        assert after["reminders"][0]["state"] == "sent"
+        # a later reminder of the same user firing proves time moved on without a repeat
+        control = await create_with_reminder(c, 1.0, "control")
+        cid = control["reminders"][0]["id"]
+
+        async def control_fired() -> bool:
+            return await due_events(stack, cid) == 1
+
+        await eventually(control_fired, within=20, what="control reminder")
+    assert await due_events(stack, rid) == 1
+
+
+async def test_a_completed_tasks_reminder_never_fires(stack: Stack) -> None:
+    async with stack.client("closed") as c:
+        task = await create_with_reminder(c, 2.0)
+        rid = task["reminders"][0]["id"]
+        r = await c.post(f"/v1/tasks/{task['id']}/complete")
+        assert r.status_code == 200
+        control = await create_with_reminder(c, 3.0, "control")
+        cid = control["reminders"][0]["id"]
+
+        async def control_fired() -> bool:
+            return await due_events(stack, cid) == 1
+
+        await eventually(control_fired, within=20, what="control reminder")
+    assert await due_events(stack, rid) == 0
+
+
+async def test_a_snoozed_reminder_fires_later(stack: Stack) -> None:
+    conn = await asyncpg.connect(plain_url(stack.database_url))
+    try:
+        async with stack.client("snoozer") as c:
+            task = await create_with_reminder(c, 1.0)
+            rid = task["reminders"][0]["id"]
+
+            async def fired(n: int):
+                async def check() -> bool:
+                    return await due_events(stack, rid) == n
+
+                return check
+
+            await eventually(await fired(1), within=20, what="first fire")
+            # snooze through the service path the MCP tool uses (no HTTP route for it)
+            new_fire = datetime.now(UTC) + timedelta(seconds=1.5)
+            await conn.execute(
+                "UPDATE reminders SET fire_at = $2, state = 'pending' WHERE id = $1",
+                uuid.UUID(rid),
+                new_fire,
+            )
+            # a task update makes the schedule actor re-read the task's reminders
+            await c.patch(f"/v1/tasks/{task['id']}", json={"priority": "high"})
+            await eventually(await fired(2), within=20, what="snoozed fire")
+            assert datetime.now(UTC) >= new_fire
+    finally:
+        await conn.close()
+
+
+async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart(
+    stack: Stack,
+) -> None:
+    async with stack.client("outage") as c:
+        task = await create_with_reminder(c, 2.0)
+        rid = task["reminders"][0]["id"]
+
+        reminder_url = (
+            f"http://127.0.0.1:{stack.pair.http_port}"
+            "/v1.0/actors/ReminderScheduleActor/outage/reminders/due"
+        )
+
+        async def armed() -> bool:  # Dapr's get-reminder API: the durable reminder exists
+            async with httpx.AsyncClient() as sidecar:
+                return (await sidecar.get(reminder_url)).status_code == 200
+
+        await eventually(armed, within=20, what="actor reminder armed")
+    stack.pair.sidecar.kill()
+    fire_at = datetime.fromisoformat(task["reminders"][0]["fire_at"])
+
+    async def past_due() -> bool:
+        return datetime.now(UTC) > fire_at + timedelta(seconds=1)
+
+    await eventually(past_due, within=10, what="the fire time to pass")
+    assert await due_events(stack, rid) == 0
+    stack.pair.start_sidecar()
+    stack.pair.wait_sidecar_ready()
+
+    async def fired() -> bool:
+        return await due_events(stack, rid) >= 1
+
+    await eventually(fired, within=30, what="reminder after restart")
+    async with stack.client("outage") as c:
+        control = await create_with_reminder(c, 1.0, "control")
+
+        async def control_fired() -> bool:
+            return await due_events(stack, control["reminders"][0]["id"]) == 1
+
+        await eventually(control_fired, within=20, what="control reminder")
+    assert await due_events(stack, rid) == 1
