@@ -111,7 +111,8 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
     async def skip_instance(self, data: dict) -> dict:
         """Skip one future instance, given by its wall-clock time (an EXDATE)."""
         d = await self._definition()
-        local = datetime.fromisoformat(data["local"]).replace(tzinfo=None)
+        raw = data["local"]
+        local = (datetime.fromisoformat(raw) if isinstance(raw, str) else raw).replace(tzinfo=None)
         await series_svc.add_exdate(self.deps.uow_factory(), d.user_id, d.series_id, local)
         if local not in d.exdates:
             d = d.model_copy(update={"exdates": [*d.exdates, local]})

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from dapr.actor import Actor, Remindable
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
-from actors.deps import ActorDeps
+from actors.deps import ActorDeps, instant
 from actors.reminder_schedule_interface import ReminderScheduleActorInterface
 from service import reminders as reminders_svc
 
@@ -75,7 +75,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
             self.user_id,
             uuid.UUID(data["reminder_id"]),
             minutes=data.get("minutes"),
-            until=datetime.fromisoformat(data["until"]) if data.get("until") else None,
+            until=instant(data["until"]) if data.get("until") else None,
         )
         pending = await self._pending()
         entry = pending.get(str(result.id))
@@ -91,7 +91,8 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
     async def list_upcoming(self, data: dict) -> list:
         pending = await self._pending()
         limit = int(data.get("limit", 50))
-        return sorted(pending.values(), key=lambda e: e["fire_at"])[:limit]
+        upcoming = sorted(pending.values(), key=lambda e: instant(e["fire_at"]))[:limit]
+        return [{**e, "fire_at": instant(e["fire_at"]).isoformat()} for e in upcoming]
 
     async def explain(self, data: dict) -> dict:
         result = await reminders_svc.explain_reminder(
@@ -102,18 +103,19 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
     async def _arm(self, pending: dict[str, dict]) -> None:
         """One durable reminder at the earliest fire time (or none when nothing is pending)."""
         _, armed = await self._state_manager.try_get_state(ARMED)
-        earliest = min((e["fire_at"] for e in pending.values()), default=None)
-        if earliest == armed:
+        earliest = min((instant(e["fire_at"]) for e in pending.values()), default=None)
+        if earliest is not None and armed is not None and earliest == instant(armed):
             await self._state_manager.save_state()
             return
         if earliest is None:
-            await self.unregister_reminder(DUE)
-            await self._state_manager.try_remove_state(ARMED)
+            if armed is not None:
+                await self.unregister_reminder(DUE)
+                await self._state_manager.try_remove_state(ARMED)
         else:
-            wait = datetime.fromisoformat(earliest) - self.deps.clock.now()
+            wait = earliest - self.deps.clock.now()
             # no period: a one-off reminder, re-armed after each fire
             await self.register_reminder(DUE, b"", due_time=max(wait, timedelta(0)))
-            await self._state_manager.set_state(ARMED, earliest)
+            await self._state_manager.set_state(ARMED, earliest.isoformat())
         await self._state_manager.save_state()
 
     async def receive_reminder(
@@ -131,8 +133,8 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         pending = await self._pending()
         now = self.deps.clock.now()
         due = sorted(
-            (e for e in pending.values() if datetime.fromisoformat(e["fire_at"]) <= now),
-            key=lambda e: e["fire_at"],
+            (e for e in pending.values() if instant(e["fire_at"]) <= now),
+            key=lambda e: instant(e["fire_at"]),
         )
         failed = False
         for entry in due:
@@ -141,7 +143,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
                     self.deps.uow_factory(),
                     self.user_id,
                     uuid.UUID(entry["reminder_id"]),
-                    datetime.fromisoformat(entry["fire_at"]),
+                    instant(entry["fire_at"]),
                 )
             except Exception:  # the database is away: keep it pending, retry on a timer
                 log.exception("reminder %s could not be recorded; will retry", entry)

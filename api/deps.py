@@ -10,14 +10,14 @@ from api.auth import bearer_token, user_from_token
 from store.uow import SqlUnitOfWork
 
 
-def current_user(
+async def current_user(
     request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> str:
     secret = request.app.state.settings.jwt_secret.get_secret_value()
     return user_from_token(secret, bearer_token(authorization))
 
 
-def unit_of_work(request: Request) -> SqlUnitOfWork:
+async def unit_of_work(request: Request) -> SqlUnitOfWork:
     return request.app.state.uow_factory()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,6 +55,24 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class AppToken:
+    """With APP_API_TOKEN set, only the sidecar may call the Dapr callback routes: it sends
+    the token as `dapr-api-token` (daprd and our dev sidecar alike)."""
+
+    PREFIXES = ("/dapr/", "/actors/", "/events/")
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.PREFIXES):
+            sent = dict(scope["headers"]).get(b"dapr-api-token", b"")
+            if not hmac.compare_digest(sent, self.token):
+                response = problems.problem(401, "Unauthorized", "dapr-api-token required")
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -111,6 +130,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # after our own routes, so that our /healthz wins over the actor extension's
     dapr = DaprParts(app, settings, clock) if settings.dapr_enabled else None
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.app_api_token is not None:
+        app.add_middleware(AppToken, token=settings.app_api_token.get_secret_value())
     return app
 
 

@@ -23,12 +23,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_000_000
-    db_pool_size: int = 20
+    db_pool_size: int = 40
     # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
     # alone: no actors, workflows or pub/sub, and completion runs in-process.
     dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")
     dapr_grpc_port: int | None = Field(None, validation_alias="DAPR_GRPC_PORT")
     pubsub_name: str = "pubsub"
+    # Dapr sends it as `dapr-api-token` on every call to the app; when set, the callback
+    # routes (actors, subscriptions) refuse calls without it
+    app_api_token: SecretStr | None = Field(None, validation_alias="APP_API_TOKEN")
 
     @property
     def dapr_enabled(self) -> bool:

@@ -103,30 +103,24 @@ async def list_tasks(uow: SqlUnitOfWork, user_id: str, query: TaskQuery) -> Task
     if sort is TaskSort.RELEVANCE and not query.q:
         raise ValidationFailed.field("sort", "relevance needs a search query `q`")
     after = _decode_cursor(query.cursor, sort) if query.cursor else None
+    filters = repo.TaskFilter(
+        status=query.status.value if query.status else None,
+        priorities=[p.rank for p in query.priority],
+        tags=[t.strip() for t in query.tag],
+        due_before=_instant(query.due_before),
+        due_after=_instant(query.due_after),
+        overdue=query.overdue,
+        recurring=query.recurring,
+        q=query.q,
+        now=uow.clock.now(),
+    )
     async with uow:
-        tag_ids: list[uuid.UUID] = []
-        if query.tag:
-            known = await repo.tag_ids(uow.session, user_id, query.tag)
-            if len(known) < len({t.lower() for t in query.tag}):
-                return TaskPage(items=[], next_cursor=None)  # an unknown tag matches nothing
-            tag_ids = list(known.values())
-        filters = repo.TaskFilter(
-            status=query.status.value if query.status else None,
-            priorities=[p.rank for p in query.priority],
-            tag_ids=tag_ids,
-            due_before=_instant(query.due_before),
-            due_after=_instant(query.due_after),
-            overdue=query.overdue,
-            recurring=query.recurring,
-            q=query.q,
-            now=uow.now(),
-        )
         rows = await repo.list_rows(
             uow.session, user_id, filters, sort.value, query.limit + 1, after
         )
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    cursor = _encode_cursor(sort, rows[-1]["sort_key"]) if more else None
+    cursor = _encode_cursor(sort, repo.sort_key(rows[-1], sort.value)) if more else None
     return TaskPage(items=[to_public(r) for r in rows], next_cursor=cursor)
 
 
@@ -180,7 +174,7 @@ async def update_task(
         if "reminders" in changes:
             rows = _reminder_rows(patch.reminders, due, timezone)
         else:
-            rows = _recomputed_reminders(row, due, timezone)
+            rows = _recomputed_reminders(row, due)
         await repo.replace_reminders(uow.session, user_id, task_id, rows)
         values.update(updated_at=now, version=row["version"] + 1)
         await repo.update_task(uow.session, user_id, task_id, values)
@@ -382,32 +376,33 @@ def _reminder_rows(
     ]
 
 
-def _recomputed_reminders(row: dict[str, Any], due: datetime | None, timezone: str) -> list:
-    """Existing reminders against a possibly moved due time; sent ones stay sent unless moved."""
+def _recomputed_reminders(row: dict[str, Any], due: datetime | None) -> list:
+    """The task's reminders after an update. Only a moved due time moves a relative
+    reminder (and makes it pending again); anything else, a snooze included, stays."""
     rows = []
-    for i, item in enumerate(row["reminders"]):
-        rid, before, at, fire_at, state = item
-        spec = ReminderSpec(
-            before_minutes=before, at=datetime.fromisoformat(at) if isinstance(at, str) else at
-        )
+    for i, (rid, before, at, fire_at, state) in enumerate(row["reminders"]):
+        spec = ReminderSpec(before_minutes=before, at=_instant_of(at))
         if before is not None and due is None:
             raise ValidationFailed.field(
                 f"reminders.{i}.before_minutes", "a relative reminder needs a due time"
             )
-        new_fire = fire_time(spec, due)
-        old_fire = datetime.fromisoformat(fire_at) if isinstance(fire_at, str) else fire_at
-        moved = new_fire != old_fire
+        moved = before is not None and due != row["due_at"]
         rows.append(
             {
                 "id": uuid.UUID(str(rid)),
                 "position": i,
                 "before_minutes": before,
                 "at": spec.at,
-                "fire_at": new_fire,
+                "fire_at": fire_time(spec, due) if moved else _instant_of(fire_at),
                 "state": "pending" if moved and state != "cancelled" else state,
             }
         )
     return rows
+
+
+def _instant_of(value: datetime | str | None) -> datetime | None:
+    """Reminder times come back from PostgreSQL's JSON as ISO strings."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 async def _create_series(

@@ -40,9 +40,9 @@ class AppChannel:
     async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self._client.delete(path, **kwargs)
 
-    async def wait_until_ready(self, timeout: float = 120.0) -> None:
+    async def wait_until_ready(self, within: float = 120.0) -> None:
         """Wait until the app answers on its port, as daprd does before it calls the app."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         delay = 0.05
         while True:
             try:

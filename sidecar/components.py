@@ -43,7 +43,9 @@ def load_components(resources_path: Path, app_id: str) -> list[Component]:
         for doc in yaml.safe_load_all(path.read_text()):
             if isinstance(doc, dict) and doc.get("kind") == "Component":
                 docs.append(doc)
-    stores = {d["metadata"]["name"]: d for d in docs if d["spec"]["type"].startswith("secretstores.")}
+    stores = {
+        d["metadata"]["name"]: d for d in docs if d["spec"]["type"].startswith("secretstores.")
+    }
     components = []
     for doc in docs:
         spec = doc["spec"]

@@ -68,7 +68,7 @@ SORTS: dict[str, SortSpec] = {
 class TaskFilter:
     status: str | None = None
     priorities: list[int] = field(default_factory=list)
-    tag_ids: list[uuid.UUID] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # every one must match, in any case
     due_before: datetime | None = None
     due_after: datetime | None = None
     overdue: bool | None = None
@@ -86,11 +86,12 @@ def _where(user_id: str, f: TaskFilter) -> tuple[list[str], dict[str, Any]]:
     if f.priorities:
         clauses.append("t.priority = ANY(:priorities)")
         params["priorities"] = f.priorities
-    for i, tag_id in enumerate(f.tag_ids):
+    for i, name in enumerate(f.tags):
         clauses.append(
-            f"EXISTS (SELECT 1 FROM task_tags tt WHERE tt.task_id = t.id AND tt.tag_id = :tag{i})"
+            "EXISTS (SELECT 1 FROM task_tags tt JOIN tags g ON g.id = tt.tag_id "
+            f"WHERE tt.task_id = t.id AND g.user_id = :user_id AND lower(g.name) = :tag{i})"
         )
-        params[f"tag{i}"] = tag_id
+        params[f"tag{i}"] = name.lower()
     if f.due_before is not None:
         clauses.append("t.due_at < :due_before")
         params["due_before"] = f.due_before
@@ -129,27 +130,40 @@ async def list_rows(
     limit: int,
     after: Sequence[Any] | None,
 ) -> list[dict[str, Any]]:
-    """One page of task rows, each with a `sort_key` for the next cursor."""
+    """One page of task rows (`sort_key(row, sort_name)` gives a row's cursor key).
+
+    The page is chosen first, from `tasks` alone, and only its rows are joined to their
+    series, tags and reminders: filtering and ranking never drag the joins along.
+    """
     sort = SORTS[sort_name]
     clauses, params = _where(user_id, f)
-    columns = TASK_COLUMNS
-    if f.q is not None:
-        columns += ", ts_rank(t.search, websearch_to_tsquery('english', :q)) AS rank"
     keys = ", ".join(f"{e} AS k{i}" for i, (e, _, _) in enumerate(sort.columns))
     order = ", ".join(f"{e} {d}" for e, d, _ in sort.columns)
     keyset = [_keyset(sort, after, params)] if after is not None else []
     if sort_name == "relevance":
         # rank is a select-list alias, so ordering and the keyset test run one level up
-        inner = f"SELECT {columns} {FROM_TASKS} WHERE {' AND '.join(clauses)}"
+        ranked = (
+            "SELECT t.id, ts_rank(t.search, websearch_to_tsquery('english', :q)) AS rank "
+            f"FROM tasks t WHERE {' AND '.join(clauses)}"
+        )
         outer = ("WHERE " + " AND ".join(keyset)) if keyset else ""
-        sql = f"SELECT t.*, {keys} FROM ({inner}) t {outer} ORDER BY {order} LIMIT :limit"
+        page = f"SELECT t.id, {keys} FROM ({ranked}) t {outer} ORDER BY {order} LIMIT :limit"
     else:
         where = " AND ".join(clauses + keyset)
-        sql = f"SELECT {columns}, {keys} {FROM_TASKS} WHERE {where} ORDER BY {order} LIMIT :limit"
+        page = f"SELECT t.id, {keys} FROM tasks t WHERE {where} ORDER BY {order} LIMIT :limit"
+    page_order = ", ".join(f"p.k{i} {d}" for i, (_, d, _) in enumerate(sort.columns))
+    sql = (
+        f"WITH p AS MATERIALIZED ({page}) SELECT {TASK_COLUMNS}, "
+        + ", ".join(f"p.k{i}" for i in range(len(sort.columns)))
+        + f" FROM p JOIN tasks t ON t.id = p.id LEFT JOIN series s ON s.id = t.series_id "
+        f"ORDER BY {page_order}"
+    )
     params["limit"] = limit
-    rows = (await session.execute(text(sql), params)).mappings().all()
-    n = len(sort.columns)
-    return [{**_decoded(r), "sort_key": [_jsonable(r[f"k{i}"]) for i in range(n)]} for r in rows]
+    return [_decoded(r) for r in (await session.execute(text(sql), params)).mappings()]
+
+
+def sort_key(row: dict[str, Any], sort_name: str) -> list[Any]:
+    return [_jsonable(row[f"k{i}"]) for i in range(len(SORTS[sort_name].columns))]
 
 
 def _decoded(row: Any) -> dict[str, Any]:

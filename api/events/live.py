@@ -3,6 +3,8 @@
 `GET /v1/stream` is a Server-Sent Events stream of the caller's task events (`id:` is the
 event id, `data:` the event JSON). A client reconnecting with `Last-Event-ID` first gets the
 events it missed, read back from the outbox (best effort: as far as the outbox remembers).
+The fan-out is per process: with several app replicas, Dapr hands each event to one of them,
+so streams would need a shared channel (e.g. PostgreSQL LISTEN/NOTIFY) to see every change.
 """
 
 from __future__ import annotations

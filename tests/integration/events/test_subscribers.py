@@ -45,9 +45,14 @@ def auth(user: str) -> dict[str, str]:
 
 def cloudevent(event: TaskCreated) -> bytes:
     return json.dumps(
-        {"specversion": "1.0", "id": str(event.event_id), "source": "tickler",
-         "type": event.cloudevent_type, "datacontenttype": "application/json",
-         "data": event.model_dump(mode="json")}
+        {
+            "specversion": "1.0",
+            "id": str(event.event_id),
+            "source": "tickler",
+            "type": event.cloudevent_type,
+            "datacontenttype": "application/json",
+            "data": event.model_dump(mode="json"),
+        }
     ).encode()
 
 
@@ -71,8 +76,13 @@ async def test_the_app_subscribes_to_its_topics_with_a_dead_letter_topic(client)
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"data": {"type": "task.exploded"}}', b'{"data": {"type": 1}}',
-     b'{"id": "x"}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"data": {"type": "task.exploded"}}',
+        b'{"data": {"type": 1}}',
+        b'{"id": "x"}',
+    ],
 )
 async def test_a_malformed_event_is_dropped(client, body: bytes) -> None:
     r = await client.post("/events/task-events", content=body)
@@ -81,7 +91,9 @@ async def test_a_malformed_event_is_dropped(client, body: bytes) -> None:
 
 async def test_a_redelivered_event_is_handled_once(client, database: str) -> None:
     event = TaskCreated(
-        occurred_at=datetime(2027, 1, 4, tzinfo=UTC), user_id="redo", task_id=uuid.uuid4(),
+        occurred_at=datetime(2027, 1, 4, tzinfo=UTC),
+        user_id="redo",
+        task_id=uuid.uuid4(),
         data={"title": "twice"},
     )
     for _ in range(3):

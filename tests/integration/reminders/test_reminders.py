@@ -4,7 +4,6 @@ task, and not lost when the sidecar dies."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -80,32 +79,40 @@ async def test_a_completed_tasks_reminder_never_fires(stack: Stack) -> None:
 
 
 async def test_a_snoozed_reminder_fires_later(stack: Stack) -> None:
-    conn = await asyncpg.connect(plain_url(stack.database_url))
-    try:
-        async with stack.client("snoozer") as c:
-            task = await create_with_reminder(c, 1.0)
-            rid = task["reminders"][0]["id"]
+    async with stack.client("snoozer") as c:
+        task = await create_with_reminder(c, 1.0)
+        rid = task["reminders"][0]["id"]
 
-            async def fired(n: int):
-                async def check() -> bool:
-                    return await due_events(stack, rid) == n
+        def fired(n: int):
+            async def check() -> bool:
+                return await due_events(stack, rid) == n
 
-                return check
+            return check
 
-            await eventually(await fired(1), within=20, what="first fire")
-            # snooze through the service path the MCP tool uses (no HTTP route for it)
-            new_fire = datetime.now(UTC) + timedelta(seconds=1.5)
-            await conn.execute(
-                "UPDATE reminders SET fire_at = $2, state = 'pending' WHERE id = $1",
-                uuid.UUID(rid),
-                new_fire,
-            )
-            # a task update makes the schedule actor re-read the task's reminders
-            await c.patch(f"/v1/tasks/{task['id']}", json={"priority": "high"})
-            await eventually(await fired(2), within=20, what="snoozed fire")
-            assert datetime.now(UTC) >= new_fire
-    finally:
-        await conn.close()
+        await eventually(fired(1), within=20, what="first fire")
+        until = datetime.now(UTC) + timedelta(seconds=1.5)
+        snoozed = await actor_call(
+            stack, "snoozer", "Snooze", {"reminder_id": rid, "until": until.isoformat()}
+        )
+        assert snoozed["state"] == "pending"
+        # an unrelated update keeps the snooze
+        await c.patch(f"/v1/tasks/{task['id']}", json={"priority": "high"})
+        await eventually(fired(2), within=20, what="snoozed fire")
+        assert datetime.now(UTC) >= until
+        after = (await c.get(f"/v1/tasks/{task['id']}")).json()
+        assert datetime.fromisoformat(after["reminders"][0]["fire_at"]) == until
+
+
+async def actor_call(stack: Stack, user: str, method: str, body: dict) -> dict:
+    """A ReminderScheduleActor method through the sidecar's actor API."""
+    url = (
+        f"http://127.0.0.1:{stack.pair.http_port}"
+        f"/v1.0/actors/ReminderScheduleActor/{user}/method/{method}"
+    )
+    async with httpx.AsyncClient(timeout=30) as sidecar:
+        r = await sidecar.post(url, json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart(
@@ -148,3 +155,19 @@ async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart
 
         await eventually(control_fired, within=20, what="control reminder")
     assert await due_events(stack, rid) == 1
+
+
+async def test_a_reminder_survives_an_app_restart(stack: Stack) -> None:
+    """The schedule actor comes back from its stored state in a fresh app process."""
+    async with stack.client("restarted") as c:
+        task = await create_with_reminder(c, 3.0)
+        rid = task["reminders"][0]["id"]
+        listed = await actor_call(stack, "restarted", "ListUpcoming", {"limit": 10})
+        assert [e["reminder_id"] for e in listed] == [rid]
+    stack.pair.app.kill()
+    stack.restart_app()
+
+    async def fired() -> bool:
+        return await due_events(stack, rid) == 1
+
+    await eventually(fired, within=30, what="reminder after the app restarted")
