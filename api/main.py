@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    events = EventsRuntime(settings.pubsub_name)
+    events = EventsRuntime(settings.pubsub_name, with_actors=settings.dapr_enabled)
     mcp = McpEndpoint(
         settings.jwt_secret.get_secret_value(),
         lambda: app.state.uow_factory(),

@@ -269,6 +269,8 @@ async def begin_completion(
         if row["status"] != status:
             raise Conflict(f"task is already {row['status']}")
         next_id = await existing_next(uow, user_id, row)
+        if next_id is None and row["series_id"] is not None and row["series_state"] == "active":
+            return None  # closed, but its saga has not created the next occurrence yet: join it
         return Completion(
             task=to_public(row), next=await _view(uow, user_id, next_id) if next_id else None
         )

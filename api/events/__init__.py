@@ -18,13 +18,13 @@ from store.uow import UnitOfWorkFactory
 
 
 class EventsRuntime:
-    def __init__(self, pubsub: str) -> None:
+    def __init__(self, pubsub: str, *, with_actors: bool) -> None:
         self._pubsub = pubsub
         self.live = LiveHub()
         self.routers: list[APIRouter] = [
             routes.router,
             stream_router(self.live),
-            subscriptions_router(self.live),
+            subscriptions_router(self.live, schedule_reminders=with_actors),
         ]
         self._relay: Relay | None = None
         self._task: asyncio.Task[None] | None = None

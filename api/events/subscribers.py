@@ -46,7 +46,8 @@ async def auditor(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> boo
     return True
 
 
-def subscriptions_router(hub: LiveHub) -> APIRouter:
+def subscriptions_router(hub: LiveHub, *, schedule_reminders: bool = True) -> APIRouter:
+    """`schedule_reminders`: keep the users' ReminderScheduleActors in step (needs Dapr)."""
     router = APIRouter(include_in_schema=False)
 
     async def live(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
@@ -58,7 +59,10 @@ def subscriptions_router(hub: LiveHub) -> APIRouter:
         return True
 
     routes: dict[str, tuple[str, list[Consumer]]] = {
-        TASK_EVENTS: ("/events/task-events", [auditor, notifier, scheduler]),
+        TASK_EVENTS: (
+            "/events/task-events",
+            [auditor, notifier, *([scheduler] if schedule_reminders else [])],
+        ),
         REMINDERS: ("/events/reminders", [notifier]),
         TASK_UPDATES: ("/events/task-updates", [live]),
     }

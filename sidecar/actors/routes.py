@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -58,9 +59,12 @@ def actor_routes(service: ActorService, app: ActorChannel) -> list[Route]:
             operations = parse_transaction(await request.body())
         except StateRequestError as exc:
             return dapr_error(400, "ERR_MALFORMED_REQUEST", str(exc))
-        await service.state.apply(
-            request.path_params["actor_type"], request.path_params["actor_id"], operations
-        )
+        try:
+            await service.state.apply(
+                request.path_params["actor_type"], request.path_params["actor_id"], operations
+            )
+        except asyncpg.PostgresError as exc:  # rolled back: nothing of the transaction stays
+            return dapr_error(500, "ERR_ACTOR_STATE_TRANSACTION_SAVE", str(exc))
         return Response(status_code=204)
 
     async def get_state(request: Request) -> Response:

@@ -39,6 +39,8 @@ def parse_transaction(body: bytes) -> list[StateOperation]:
         raise StateRequestError("state transaction must be a JSON array")
     operations = []
     for item in doc:
+        if not isinstance(item, dict):
+            raise StateRequestError("every operation must be a JSON object")
         request = item.get("request") or {}
         key = request.get("key")
         if not isinstance(key, str) or not key:

@@ -55,10 +55,13 @@ class Timer:
 
     def stop(self) -> None:
         self._stopped = True
-        if self._actor.timers.get(self.name) is self:
-            del self._actor.timers[self.name]
+        self._forget()
         if not self._delivering:
             self._task.cancel()
+
+    def _forget(self) -> None:
+        if self._actor.timers.get(self.name) is self:
+            del self._actor.timers[self.name]
 
     async def _run(self) -> None:
         spec = self._spec
@@ -78,7 +81,7 @@ class Timer:
                 break
             left = None if left is None else left - 1
             fire_at = max(fire_at + spec.period.interval, datetime.now(UTC))
-        self.stop()
+        self._forget()
 
     async def _fire(self, path: str) -> None:
         if self._stopped:  # unregistered while waiting for the turn

@@ -7,11 +7,13 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
+import grpc
 import httpx
 import pytest
 from dapr.clients.exceptions import DaprInternalError
 from dapr.clients.http.dapr_actor_http_client import DaprActorHttpClient
 from dapr.conf import settings
+from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
 from dapr.serializers import DefaultJSONSerializer
 
 from tests.harness import DaprPair, wait_until
@@ -233,6 +235,15 @@ async def test_with_an_api_token_only_callers_presenting_it_get_in(
             health = await client.get("/v1.0/healthz")
         assert refused.status_code == 401
         assert health.status_code == 204
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{guarded.grpc_port}") as channel:
+            stub = dapr_pb2_grpc.DaprStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await stub.GetMetadata(metadata_pb2.GetMetadataRequest())
+            granted = await stub.GetMetadata(
+                metadata_pb2.GetMetadataRequest(), metadata=(("dapr-api-token", "s3cret"),)
+            )
+        assert denied.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert granted.id == guarded.app_id
     finally:
         guarded.stop()
         del settings.DAPR_API_TOKEN
