@@ -26,7 +26,7 @@ ActorKey = tuple[str, str]
 
 
 class ReentrancyLimitError(RuntimeError):
-    pass
+    """A call chain re-entered an actor more often than the type's maxStackDepth allows."""
 
 
 @dataclass(eq=False)

