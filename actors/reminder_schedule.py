@@ -44,7 +44,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         return dict(value)
 
     async def _reload_all(self) -> dict[str, dict]:
-        rows = await reminders_svc.pending_for_user(self.deps.uow_factory(), self.user_id)
+        rows = await reminders_svc.pending(self.deps.uow_factory(), self.user_id)
         pending = {str(r.reminder_id): _entry(r) for r in rows}
         await self._state_manager.set_state(PENDING, pending)
         return pending
@@ -56,9 +56,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         pending = await self._pending()
         wanted = {str(t) for t in task_ids}
         pending = {k: v for k, v in pending.items() if v["task_id"] not in wanted}
-        rows = await reminders_svc.pending_for_tasks(
-            self.deps.uow_factory(), self.user_id, task_ids
-        )
+        rows = await reminders_svc.pending(self.deps.uow_factory(), self.user_id, task_ids)
         pending.update({str(r.reminder_id): _entry(r) for r in rows})
         await self._state_manager.set_state(PENDING, pending)
         await self._arm(pending)

@@ -25,6 +25,9 @@ from store import tasks_repo as repo
 from store.uow import SqlUnitOfWork
 
 M = TypeVar("M", bound=BaseModel)
+# Marks events of changes made by the completion saga, which syncs the user's reminder
+# schedule itself: consumers that would do the same can skip them.
+BY_SAGA = "by_saga"
 
 
 async def close_occurrence(
@@ -73,9 +76,13 @@ def record_closed(
     row: dict[str, Any],
     status: Status,
     next_id: uuid.UUID | None,
+    *,
+    by_saga: bool = False,
 ) -> None:
     event = TaskCompleted if status is Status.COMPLETED else TaskSkipped
     data = {"next_task_id": str(next_id) if next_id else None, "series_id": row["series_id"]}
+    if by_saga:
+        data[BY_SAGA] = True
     uow.record(
         event(occurred_at=uow.now(), user_id=user_id, task_id=row["id"], data=jsonable(data))
     )
@@ -114,7 +121,13 @@ async def end_series(uow: SqlUnitOfWork, user_id: str, series_id: uuid.UUID) -> 
 
 
 async def create_occurrence(
-    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], index: int, due_at: datetime
+    uow: SqlUnitOfWork,
+    user_id: str,
+    row: dict[str, Any],
+    index: int,
+    due_at: datetime,
+    *,
+    by_saga: bool = False,
 ) -> uuid.UUID:
     """The series occurrence `index`, copied from `row`; an existing one is returned as is."""
     new_id = uuid.uuid4()
@@ -143,11 +156,10 @@ async def create_occurrence(
     await repo.set_task_tags(uow.session, new_id, list(tag_ids.values()))
     await repo.replace_reminders(uow.session, user_id, new_id, _carried_reminders(row, due_at))
     task = to_public((await repo.get_rows(uow.session, user_id, [new_id]))[0])
-    uow.record(
-        TaskCreated(
-            occurred_at=now, user_id=user_id, task_id=new_id, data=task.model_dump(mode="json")
-        )
-    )
+    data = task.model_dump(mode="json")
+    if by_saga:
+        data[BY_SAGA] = True
+    uow.record(TaskCreated(occurred_at=now, user_id=user_id, task_id=new_id, data=data))
     return new_id
 
 

@@ -162,34 +162,21 @@ class PendingReminder(BaseModel):
     fire_at: AwareDatetime
 
 
-async def pending_for_tasks(
-    uow: SqlUnitOfWork, user_id: str, task_ids: list[uuid.UUID]
+async def pending(
+    uow: SqlUnitOfWork, user_id: str, task_ids: list[uuid.UUID] | None = None
 ) -> list[PendingReminder]:
-    """Pending reminders of the given tasks that can still fire (their task is open)."""
+    """Pending reminders that can still fire (their task is open): all of the user's, or
+    those of `task_ids`."""
+    sql = (
+        "SELECT r.id, r.task_id, r.fire_at FROM reminders r JOIN tasks t ON t.id = r.task_id "
+        "WHERE r.user_id = :u AND r.state = 'pending' AND t.status = 'open'"
+    )
+    params: dict = {"u": user_id}
+    if task_ids is not None:
+        sql += " AND r.task_id = ANY(:ids)"
+        params["ids"] = task_ids
     async with uow:
-        rows = await uow.session.execute(
-            text(
-                "SELECT r.id, r.task_id, r.fire_at FROM reminders r JOIN tasks t "
-                "ON t.id = r.task_id WHERE r.user_id = :u AND r.task_id = ANY(:ids) "
-                "AND r.state = 'pending' AND t.status = 'open'"
-            ),
-            {"u": user_id, "ids": task_ids},
-        )
-        return [
-            PendingReminder(reminder_id=r.id, task_id=r.task_id, fire_at=r.fire_at) for r in rows
-        ]
-
-
-async def pending_for_user(uow: SqlUnitOfWork, user_id: str) -> list[PendingReminder]:
-    async with uow:
-        rows = await uow.session.execute(
-            text(
-                "SELECT r.id, r.task_id, r.fire_at FROM reminders r JOIN tasks t "
-                "ON t.id = r.task_id WHERE r.user_id = :u AND r.state = 'pending' "
-                "AND t.status = 'open'"
-            ),
-            {"u": user_id},
-        )
+        rows = await uow.session.execute(text(sql), params)
         return [
             PendingReminder(reminder_id=r.id, task_id=r.task_id, fire_at=r.fire_at) for r in rows
         ]

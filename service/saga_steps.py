@@ -61,7 +61,7 @@ async def close(uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, status: St
             next_id = None
             await mark_closed(uow, user_id, row, status)
             if row["series_id"] is None:
-                record_closed(uow, user_id, row, status, None)
+                record_closed(uow, user_id, row, status, None, by_saga=True)
             await uow.commit()
         series_tz = row["series_timezone"] or row["timezone"]
         return Closed(
@@ -93,9 +93,9 @@ async def record_next(
             next_id = None
         else:
             next_id = await create_occurrence(
-                uow, closed.user_id, row, upcoming.index, upcoming.due_at
+                uow, closed.user_id, row, upcoming.index, upcoming.due_at, by_saga=True
             )
-        record_closed(uow, closed.user_id, row, closed.status, next_id)
+        record_closed(uow, closed.user_id, row, closed.status, next_id, by_saga=True)
         await uow.commit()
         return next_id
 

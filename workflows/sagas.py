@@ -11,6 +11,8 @@ from datetime import timedelta
 
 from dapr.ext.workflow import WorkflowRuntime, WorkflowStatus
 from dapr.ext.workflow.aio import DaprWorkflowClient
+from grpc import StatusCode
+from grpc.aio import AioRpcError
 
 from domain.errors import CompletionFailed, Conflict
 from domain.tasks import Status
@@ -80,19 +82,16 @@ class Sagas:
     async def _start_or_join(
         self, instance: str, user_id: str, task_id: uuid.UUID, status: Status
     ) -> None:
-        existing = await self.client.get_workflow_state(instance, fetch_payloads=False)
-        if existing is not None and existing.runtime_status in FINISHED:
-            # a finished run of an occurrence that is open again (compensated): start afresh
-            await self.client.purge_workflow(instance)
-            existing = None
-        if existing is None:
-            request = {"user_id": user_id, "task_id": str(task_id), "status": status.value}
-            try:
-                await self.client.schedule_new_workflow(
-                    wf.NAME, input=request, instance_id=instance
-                )
-            except Exception as exc:  # lost the race to a concurrent request: join it
-                log.debug("joining %s after %s", instance, exc)
+        """Schedule the saga; an instance already running for this occurrence is joined.
+        A finished instance's id is reused (Dapr allows it), which is what a reopened
+        occurrence needs."""
+        request = {"user_id": user_id, "task_id": str(task_id), "status": status.value}
+        try:
+            await self.client.schedule_new_workflow(wf.NAME, input=request, instance_id=instance)
+        except AioRpcError as exc:
+            if exc.code() != StatusCode.ALREADY_EXISTS:
+                raise
+            log.debug("joining running saga %s", instance)
 
     async def _result(
         self, state, user_id: str, task_id: uuid.UUID, status: Status, key: str | None

@@ -10,12 +10,13 @@ from dapr.actor import ActorId, ActorProxy
 
 from actors.reminder_schedule_interface import ReminderScheduleActorInterface
 from domain.events import Event, ReminderDue
+from service.occurrences import BY_SAGA
 from store.uow import SqlUnitOfWork
 
 
 async def scheduler(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
-    if isinstance(event, ReminderDue):
-        return True
+    if isinstance(event, ReminderDue) or event.data.get(BY_SAGA):
+        return True  # nothing to schedule, or the saga synced the schedule already
     schedule = ActorProxy.create(
         "ReminderScheduleActor", ActorId(event.user_id), ReminderScheduleActorInterface
     )

@@ -637,4 +637,3 @@ async def test_a_missing_or_bad_token_gets_401_with_www_authenticate(
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["content-type"] == "application/problem+json"
     assert detail in response.json()["detail"]
-

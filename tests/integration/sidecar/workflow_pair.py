@@ -14,45 +14,16 @@ import psycopg
 
 from tests.harness import DaprPair
 from tests.integration.sidecar.apps.workflows_app import SIDE_EFFECTS_DDL
+from tests.integration.sidecar.state_store import DB_ENV, state_store_resources
 
 APP = "tests.integration.sidecar.apps.workflows_app:app"
-DB_ENV = "TICKLER_DAPR_DATABASE_URL"
-
-RESOURCES = f"""\
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: envvar-secrets
-spec:
-  type: secretstores.local.env
-  version: v1
----
-apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata:
-  name: statestore
-spec:
-  type: state.postgresql
-  version: v2
-  metadata:
-    - name: connectionString
-      secretKeyRef:
-        name: {DB_ENV}
-        key: {DB_ENV}
-    - name: actorStateStore
-      value: "true"
-auth:
-  secretStore: envvar-secrets
-"""
 
 
 def workflow_pair(workdir: Path, database_uri: str, runtime: str) -> DaprPair:
     """A pair for the workflow app on `database_uri` (which also holds the side effects)."""
     with psycopg.connect(database_uri, autocommit=True) as conn:
         conn.execute(SIDE_EFFECTS_DDL)
-    resources = workdir / "resources"
-    resources.mkdir(parents=True, exist_ok=True)
-    (resources / "components.yaml").write_text(RESOURCES)
+    resources = state_store_resources(workdir)
     env = {DB_ENV: database_uri, "WORKFLOWS_TEST_DB": database_uri}
     return DaprPair(APP, resources, workdir, runtime, extra_env=env)
 
