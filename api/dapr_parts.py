@@ -6,12 +6,14 @@ runs against daprd and our dev sidecar.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 
+from actors.dapr_http import KeepAliveActorClient, KeepAliveProxyFactory
 from actors.deps import ActorDeps
 from actors.recurring_task import RecurringTaskActor
 from actors.reminder_schedule import ReminderScheduleActor
@@ -28,9 +30,13 @@ class DaprParts:
         self.clock = clock
         self.actors = DaprActor(app)  # adds /dapr/config and the actor callback routes
         self.sagas: Sagas | None = None
+        self.proxies: KeepAliveProxyFactory | None = None
 
     async def start(self, uow_factory: Callable[[], SqlUnitOfWork]) -> Sagas:
-        self.sagas = Sagas(self.settings.dapr_grpc_port, uow_factory)
+        # the SDK's HTTP clients wait for the sidecar when built: build them off the loop
+        self.proxies = await asyncio.to_thread(KeepAliveProxyFactory)
+        actor_client = await asyncio.to_thread(KeepAliveActorClient)
+        self.sagas = Sagas(self.settings.dapr_grpc_port, uow_factory, self.proxies)
         sagas = self.sagas
 
         async def start_skip(user_id: str, task_id: str) -> None:
@@ -39,7 +45,9 @@ class DaprParts:
         deps = ActorDeps(uow_factory=uow_factory, clock=self.clock, start_skip=start_skip)
         for actor in (RecurringTaskActor, ReminderScheduleActor):
             await self.actors.register_actor(
-                actor, actor_factory=lambda ctx, actor_id, cls=actor: cls(ctx, actor_id, deps)
+                actor,
+                actor_factory=lambda ctx, actor_id, cls=actor: cls(ctx, actor_id, deps),
+                actor_client=actor_client,
             )
         await sagas.start_worker()
         return sagas

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import problems
 from api.dapr_parts import DaprParts
 from api.events import EventsRuntime
+from api.events.scheduling import reminder_scheduler
 from api.mcp import McpEndpoint
 from api.routes import health, operations, tags, tasks
 from service.clock import Clock, SystemClock
@@ -111,7 +112,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    events = EventsRuntime(settings.pubsub_name, with_actors=settings.dapr_enabled)
+    scheduler = reminder_scheduler(lambda: dapr.proxies) if settings.dapr_enabled else None
+    events = EventsRuntime(settings.pubsub_name, scheduler=scheduler)
     mcp = McpEndpoint(
         settings.jwt_secret.get_secret_value(),
         lambda: app.state.uow_factory(),

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dapr.actor import ActorId, ActorProxy
+from dapr.actor import ActorProxyFactory
 from dapr.ext.workflow import WorkflowActivityContext
 
-from actors.recurring_task_interface import RecurringTaskActorInterface
-from actors.reminder_schedule_interface import ReminderScheduleActorInterface
+from actors.clients import schedule_actor, series_actor
 from domain.tasks import Status
 from service import saga_steps
 from store.uow import SqlUnitOfWork
@@ -31,6 +30,7 @@ ACTIVITY_TIMEOUT = 60.0
 class ActivityDeps:
     loop: asyncio.AbstractEventLoop
     uow_factory: Callable[[], SqlUnitOfWork]
+    proxies: ActorProxyFactory
 
 
 def jsonable(value: Any) -> Any:
@@ -62,10 +62,7 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
 
     def next_occurrence(ctx: WorkflowActivityContext, closed: dict) -> dict:
         async def ask() -> dict:
-            proxy = ActorProxy.create(
-                "RecurringTaskActor", ActorId(closed["series_id"]), RecurringTaskActorInterface
-            )
-            return await proxy.NextAfter(closed)
+            return await series_actor(deps.proxies, closed["series_id"]).NextAfter(closed)
 
         return jsonable(on_app_loop(ask()))
 
@@ -81,9 +78,7 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
             )
             if next_id is None:
                 return None
-            series = ActorProxy.create(
-                "RecurringTaskActor", ActorId(str(closed.series_id)), RecurringTaskActorInterface
-            )
+            series = series_actor(deps.proxies, str(closed.series_id))
             await series.Opened({"task_id": str(next_id)})
             return str(next_id)
 
@@ -91,10 +86,8 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
 
     def sync_reminders(ctx: WorkflowActivityContext, data: dict) -> dict:
         async def sync() -> dict:
-            proxy = ActorProxy.create(
-                "ReminderScheduleActor", ActorId(data["user_id"]), ReminderScheduleActorInterface
-            )
-            return await proxy.SyncTasks({"task_ids": data["task_ids"]})
+            schedule = schedule_actor(deps.proxies, data["user_id"])
+            return await schedule.SyncTasks({"task_ids": data["task_ids"]})
 
         return jsonable(on_app_loop(sync()))
 

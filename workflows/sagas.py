@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
+from dapr.actor import ActorProxyFactory
 from dapr.ext.workflow import WorkflowRuntime, WorkflowStatus
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from grpc import StatusCode
@@ -32,11 +33,13 @@ class Sagas:
         self,
         grpc_port: int,
         uow_factory: Callable[[], SqlUnitOfWork],
+        proxies: ActorProxyFactory,
         *,
         wait: timedelta = timedelta(seconds=5),
     ) -> None:
         self.grpc_port = grpc_port
         self.uow_factory = uow_factory
+        self.proxies = proxies
         self.wait = wait
         self.runtime: WorkflowRuntime | None = None
         self.client: DaprWorkflowClient | None = None
@@ -44,7 +47,7 @@ class Sagas:
     async def start_worker(self) -> None:
         runtime = WorkflowRuntime(host="127.0.0.1", port=str(self.grpc_port))
         runtime.register_workflow(wf.complete_occurrence, name=wf.NAME)
-        deps = ActivityDeps(asyncio.get_running_loop(), self.uow_factory)
+        deps = ActivityDeps(asyncio.get_running_loop(), self.uow_factory, self.proxies)
         for name, fn in activities(deps).items():
             runtime.register_activity(fn, name=name)
         await asyncio.to_thread(runtime.start)

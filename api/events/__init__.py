@@ -13,18 +13,18 @@ from fastapi import APIRouter
 from api.events import routes
 from api.events.live import LiveHub, stream_router
 from api.events.relay import Relay
-from api.events.subscribers import subscriptions_router
+from api.events.subscribers import Consumer, subscriptions_router
 from store.uow import UnitOfWorkFactory
 
 
 class EventsRuntime:
-    def __init__(self, pubsub: str, *, with_actors: bool) -> None:
+    def __init__(self, pubsub: str, *, scheduler: Consumer | None = None) -> None:
         self._pubsub = pubsub
         self.live = LiveHub()
         self.routers: list[APIRouter] = [
             routes.router,
             stream_router(self.live),
-            subscriptions_router(self.live, schedule_reminders=with_actors),
+            subscriptions_router(self.live, scheduler=scheduler),
         ]
         self._relay: Relay | None = None
         self._task: asyncio.Task[None] | None = None

@@ -4,21 +4,24 @@ redelivered event costs a query and changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from dapr.actor import ActorId, ActorProxy
+from dapr.actor import ActorProxyFactory
 
-from actors.reminder_schedule_interface import ReminderScheduleActorInterface
+from actors.clients import schedule_actor
 from domain.events import Event, ReminderDue
 from service.occurrences import BY_SAGA
 from store.uow import SqlUnitOfWork
 
+Consumer = Callable[[Callable[[], SqlUnitOfWork], Event], Awaitable[bool]]
 
-async def scheduler(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
-    if isinstance(event, ReminderDue) or event.data.get(BY_SAGA):
-        return True  # nothing to schedule, or the saga synced the schedule already
-    schedule = ActorProxy.create(
-        "ReminderScheduleActor", ActorId(event.user_id), ReminderScheduleActorInterface
-    )
-    await schedule.SyncTasks({"task_ids": [str(event.task_id)]})
-    return True
+
+def reminder_scheduler(proxies: Callable[[], ActorProxyFactory]) -> Consumer:
+    async def scheduler(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+        if isinstance(event, ReminderDue) or event.data.get(BY_SAGA):
+            return True  # nothing to schedule, or the saga synced the schedule already
+        schedule = schedule_actor(proxies(), event.user_id)
+        await schedule.SyncTasks({"task_ids": [str(event.task_id)]})
+        return True
+
+    return scheduler

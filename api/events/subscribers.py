@@ -20,7 +20,6 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from api.events.live import LiveHub
-from api.events.scheduling import scheduler
 from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES, Event, parse_event
 from service import audit, notifications, webhooks
 from store.outbox import first_delivery
@@ -46,8 +45,8 @@ async def auditor(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> boo
     return True
 
 
-def subscriptions_router(hub: LiveHub, *, schedule_reminders: bool = True) -> APIRouter:
-    """`schedule_reminders`: keep the users' ReminderScheduleActors in step (needs Dapr)."""
+def subscriptions_router(hub: LiveHub, *, scheduler: Consumer | None = None) -> APIRouter:
+    """`scheduler`: the consumer that keeps users' ReminderScheduleActors in step (with Dapr)."""
     router = APIRouter(include_in_schema=False)
 
     async def live(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
@@ -61,7 +60,7 @@ def subscriptions_router(hub: LiveHub, *, schedule_reminders: bool = True) -> AP
     routes: dict[str, tuple[str, list[Consumer]]] = {
         TASK_EVENTS: (
             "/events/task-events",
-            [auditor, notifier, *([scheduler] if schedule_reminders else [])],
+            [auditor, notifier, *([scheduler] if scheduler else [])],
         ),
         REMINDERS: ("/events/reminders", [notifier]),
         TASK_UPDATES: ("/events/task-updates", [live]),

