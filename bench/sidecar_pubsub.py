@@ -84,8 +84,10 @@ async def publish_only(stub, events: int, concurrency: int) -> None:
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
-    print(f"publish only: {events} publishes in {elapsed:.2f}s = {events / elapsed:,.0f}/s "
-          f"(concurrency {concurrency})")
+    print(
+        f"publish only: {events} publishes in {elapsed:.2f}s = {events / elapsed:,.0f}/s "
+        f"(concurrency {concurrency})"
+    )
 
 
 async def _delivered(app_port: int, run: str, count: int, within: float) -> list[float]:
@@ -111,11 +113,13 @@ async def throughput(stub, app_port: int, events: int, concurrency: int) -> None
     published = time.perf_counter() - start
     latencies = await _delivered(app_port, run, events, within=120)
     drained = time.perf_counter() - start
-    print(f"throughput: {events} publishes in {published:.2f}s = {events / published:,.0f}/s "
-          f"(concurrency {concurrency}); all {len(latencies)} delivered after {drained:.2f}s "
-          f"= {len(latencies) / drained:,.0f}/s; under this load publish-to-delivery "
-          f"p50 {percentile(latencies, .5) * 1e3:.1f} ms, "
-          f"p95 {percentile(latencies, .95) * 1e3:.1f} ms")
+    print(
+        f"throughput: {events} publishes in {published:.2f}s = {events / published:,.0f}/s "
+        f"(concurrency {concurrency}); all {len(latencies)} delivered after {drained:.2f}s "
+        f"= {len(latencies) / drained:,.0f}/s; under this load publish-to-delivery "
+        f"p50 {percentile(latencies, 0.5) * 1e3:.1f} ms, "
+        f"p95 {percentile(latencies, 0.95) * 1e3:.1f} ms"
+    )
 
 
 async def latency(stub, app_port: int, rate: int, seconds: float) -> None:
@@ -133,10 +137,12 @@ async def latency(stub, app_port: int, rate: int, seconds: float) -> None:
     await asyncio.gather(*pending)
     latencies = await _delivered(app_port, run, total, within=60)
     ms = [x * 1e3 for x in latencies]
-    print(f"latency at {rate}/s for {seconds:.0f}s: {len(ms)}/{total} delivered; "
-          f"publish-to-delivery p50 {percentile(ms, .5):.1f} ms, "
-          f"p95 {percentile(ms, .95):.1f} ms, p99 {percentile(ms, .99):.1f} ms, "
-          f"max {max(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms")
+    print(
+        f"latency at {rate}/s for {seconds:.0f}s: {len(ms)}/{total} delivered; "
+        f"publish-to-delivery p50 {percentile(ms, 0.5):.1f} ms, "
+        f"p95 {percentile(ms, 0.95):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms, "
+        f"max {max(ms):.1f} ms, mean {statistics.mean(ms):.1f} ms"
+    )
 
 
 async def main() -> None:

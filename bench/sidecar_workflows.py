@@ -53,7 +53,8 @@ def drive(pair, total: int, in_flight: int) -> tuple[float, list[float]]:
                 remaining[0] -= 1
             began = time.perf_counter()
             instance_id = client.schedule_new_workflow(
-                app.sequence, input=ACTIVITIES, instance_id=f"bench-{uuid.uuid4().hex}")
+                app.sequence, input=ACTIVITIES, instance_id=f"bench-{uuid.uuid4().hex}"
+            )
             state = client.wait_for_workflow_completion(instance_id, timeout_in_seconds=60)
             assert state.runtime_status.name == "COMPLETED", state.runtime_status
             with lock:
@@ -93,10 +94,16 @@ def main() -> None:
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
     print(f"{args.workflows} workflows x {ACTIVITIES} activities, {args.in_flight} in flight")
     print(f"throughput: {args.workflows / elapsed:.1f} workflows/s ({elapsed:.2f} s)")
-    print(f"latency ms: p50 {p(0.5):.1f}  p90 {p(0.9):.1f}  p99 {p(0.99):.1f}"
-          f"  mean {statistics.mean(latencies) * 1000:.1f}")
-    print("cpu ms per workflow: " + "  ".join(
-        f"{name} {seconds / args.workflows * 1000:.1f}" for name, seconds in cpu.items()))
+    print(
+        f"latency ms: p50 {p(0.5):.1f}  p90 {p(0.9):.1f}  p99 {p(0.99):.1f}"
+        f"  mean {statistics.mean(latencies) * 1000:.1f}"
+    )
+    print(
+        "cpu ms per workflow: "
+        + "  ".join(
+            f"{name} {seconds / args.workflows * 1000:.1f}" for name, seconds in cpu.items()
+        )
+    )
     print(f"unloaded (1 in flight) latency ms: p50 {statistics.median(unloaded) * 1000:.1f}")
 
 

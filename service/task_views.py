@@ -7,9 +7,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.recurrence import Rule, parse_rule, summarize, to_utc
-
 from domain.errors import ValidationFailed
+from domain.recurrence import Rule, parse_rule, summarize, to_utc
 from domain.tasks import Priority
 from service.schemas import RecurrenceOut, ReminderOut, TaskPublic
 

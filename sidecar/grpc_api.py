@@ -63,7 +63,9 @@ def metadata_response(
         ],
         registered_components=[
             metadata_pb2.RegisteredComponents(
-                name=c["name"], type=c["type"], version=c.get("version", ""),
+                name=c["name"],
+                type=c["type"],
+                version=c.get("version", ""),
                 capabilities=c.get("capabilities", []),
             )
             for c in meta.get("components", [])

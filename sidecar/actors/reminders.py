@@ -66,9 +66,7 @@ class Reminder:
         return (self.actor_type, self.actor_id, self.name)
 
     @classmethod
-    def register(
-        cls, actor_type: str, actor_id: str, name: str, body: dict[str, Any]
-    ) -> Reminder:
+    def register(cls, actor_type: str, actor_id: str, name: str, body: dict[str, Any]) -> Reminder:
         now = datetime.now(UTC)
         due_time = body.get("dueTime") or ""
         period_text = body.get("period") or ""
@@ -172,9 +170,19 @@ class ReminderStore:
     async def save(self, r: Reminder) -> None:
         interval_us = None if r.interval is None else r.interval // timedelta(microseconds=1)
         args = (
-            r.actor_type, r.actor_id, r.name, r.due_time, r.period, r.ttl, r.data, interval_us,
-            r.repetitions_left, r.expires_at, json.dumps(r.failure_policy.as_doc()),
-            r.next_fire_at, r.etag,
+            r.actor_type,
+            r.actor_id,
+            r.name,
+            r.due_time,
+            r.period,
+            r.ttl,
+            r.data,
+            interval_us,
+            r.repetitions_left,
+            r.expires_at,
+            json.dumps(r.failure_policy.as_doc()),
+            r.next_fire_at,
+            r.etag,
         )
         await retrying(
             lambda: self._pool.execute(
@@ -207,7 +215,12 @@ class ReminderStore:
                 "UPDATE dapr_reminders SET next_fire_at = $5, repetitions_left = $6"
                 " WHERE actor_type = $1 AND actor_id = $2 AND name = $3 AND etag = $4"
                 " AND next_fire_at < $5",
-                r.actor_type, r.actor_id, r.name, r.etag, r.next_fire_at, r.repetitions_left,
+                r.actor_type,
+                r.actor_id,
+                r.name,
+                r.etag,
+                r.next_fire_at,
+                r.repetitions_left,
             ),
             what="advance reminder",
             give_up_after=300.0,
@@ -219,7 +232,10 @@ class ReminderStore:
             lambda: self._pool.execute(
                 "DELETE FROM dapr_reminders"
                 " WHERE actor_type = $1 AND actor_id = $2 AND name = $3 AND etag = $4",
-                r.actor_type, r.actor_id, r.name, r.etag,
+                r.actor_type,
+                r.actor_id,
+                r.name,
+                r.etag,
             ),
             what="finish reminder",
             give_up_after=300.0,

@@ -97,7 +97,7 @@ class ActorStateStore:
                 updated_at timestamptz,
                 expires_at timestamptz
             );
-            CREATE INDEX IF NOT EXISTS {self.table.replace('.', '_')}_expires_at_idx
+            CREATE INDEX IF NOT EXISTS {self.table.replace(".", "_")}_expires_at_idx
                 ON {self.table} (expires_at);
         """
         await retrying(lambda: self._pool.execute(ddl), what="create actor state table")

@@ -153,8 +153,11 @@ def _from_cloudevent(
     if not isinstance(event, dict):
         raise CloudEventError("payload is not a JSON object")
     event.update(
-        traceid=traceparent, traceparent=traceparent, tracestate=tracestate,
-        topic=topic, pubsubname=pubsub,
+        traceid=traceparent,
+        traceparent=traceparent,
+        tracestate=tracestate,
+        topic=topic,
+        pubsubname=pubsub,
     )
     event.setdefault("id", str(uuid.uuid4()))
     event.setdefault("source", DEFAULT_SOURCE)

@@ -134,8 +134,9 @@ class Deliverer:
                 return
             delay = next(delays, None)
             if delay is None:
-                log.error("pub/sub event %s on %s/%s failed every attempt",
-                          event_id, self._pubsub, topic)
+                log.error(
+                    "pub/sub event %s on %s/%s failed every attempt", event_id, self._pubsub, topic
+                )
                 await self._give_up(subscription, body, "retries exhausted")
                 return
             await asyncio.sleep(delay)  # backoff before the next attempt
@@ -172,8 +173,9 @@ class Deliverer:
         if status_code == 404:
             log.error("non-retriable 404 from app for pub/sub event %s: %s", event_id, text[:500])
             return Outcome.NOT_FOUND
-        log.warning("retriable %s from app for pub/sub event %s: %s",
-                    status_code, event_id, text[:500])
+        log.warning(
+            "retriable %s from app for pub/sub event %s: %s", status_code, event_id, text[:500]
+        )
         return Outcome.RETRY
 
     def _session(self) -> aiohttp.ClientSession:
@@ -197,15 +199,24 @@ class Deliverer:
     async def _give_up(self, subscription: Subscription, body: bytes, why: str) -> None:
         topic = subscription.dead_letter_topic
         if not topic:
-            log.warning("dropping message on %s/%s (%s): no deadLetterTopic",
-                        self._pubsub, subscription.topic, why)
+            log.warning(
+                "dropping message on %s/%s (%s): no deadLetterTopic",
+                self._pubsub,
+                subscription.topic,
+                why,
+            )
             return
         delays = RetryPolicy(max_retries=-1).delays()
         while True:
             try:
                 await self._dead_letter(topic, body)
-                log.info("sent message on %s/%s to dead-letter topic %s (%s)",
-                         self._pubsub, subscription.topic, topic, why)
+                log.info(
+                    "sent message on %s/%s to dead-letter topic %s (%s)",
+                    self._pubsub,
+                    subscription.topic,
+                    topic,
+                    why,
+                )
                 return
             except Exception as exc:  # a failed publish must not lose the message: retry it
                 log.error("dead-lettering to %s/%s failed: %s", self._pubsub, topic, exc)

@@ -123,8 +123,7 @@ class PubSubEngine:
     async def start(self) -> None:
         """Read the app's subscriptions and start delivering (the app is ready by now)."""
         self.subscriptions = [
-            s for s in parse_subscriptions(await self._fetch_subscriptions())
-            if self._known(s)
+            s for s in parse_subscriptions(await self._fetch_subscriptions()) if self._known(s)
         ]
         by_pubsub: dict[str, list[Subscription]] = {}
         for subscription in self.subscriptions:
@@ -153,8 +152,12 @@ class PubSubEngine:
     def _known(self, subscription: Subscription) -> bool:
         if subscription.pubsub in self._components:
             return True
-        log.error("app subscribes to %s/%s, but no pubsub component %r is loaded",
-                  subscription.pubsub, subscription.topic, subscription.pubsub)
+        log.error(
+            "app subscribes to %s/%s, but no pubsub component %r is loaded",
+            subscription.pubsub,
+            subscription.topic,
+            subscription.pubsub,
+        )
         return False
 
     async def _fetch_subscriptions(self) -> list[dict[str, Any]]:
@@ -189,7 +192,7 @@ class PubSubEngine:
     async def _http_publish(self, request: Request) -> Response:
         prefix = "metadata."
         metadata = {
-            key[len(prefix):]: value
+            key[len(prefix) :]: value
             for key, value in request.query_params.items()
             if key.startswith(prefix)
         }

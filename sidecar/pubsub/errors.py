@@ -37,42 +37,59 @@ class PubSubError(Exception):
 class UnknownPubSub(PubSubError):
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"pubsub {name} is not found", "ERR_PUBSUB_NOT_FOUND", "DAPR_PUBSUB_NOT_FOUND",
-            404, grpc.StatusCode.INVALID_ARGUMENT,
+            f"pubsub {name} is not found",
+            "ERR_PUBSUB_NOT_FOUND",
+            "DAPR_PUBSUB_NOT_FOUND",
+            404,
+            grpc.StatusCode.INVALID_ARGUMENT,
         )
 
 
 def pubsub_not_configured(name: str) -> PubSubError:
     return PubSubError(
-        f"pubsub {name} is not configured", "ERR_PUBSUB_NOT_CONFIGURED",
-        "DAPR_PUBSUB_NOT_CONFIGURED", 400, grpc.StatusCode.FAILED_PRECONDITION,
+        f"pubsub {name} is not configured",
+        "ERR_PUBSUB_NOT_CONFIGURED",
+        "DAPR_PUBSUB_NOT_CONFIGURED",
+        400,
+        grpc.StatusCode.FAILED_PRECONDITION,
     )
 
 
 def pubsub_name_empty() -> PubSubError:
     return PubSubError(
-        "pubsub name is empty", "ERR_PUBSUB_EMPTY", "DAPR_PUBSUB_NAME_EMPTY",
-        404, grpc.StatusCode.INVALID_ARGUMENT,
+        "pubsub name is empty",
+        "ERR_PUBSUB_EMPTY",
+        "DAPR_PUBSUB_NAME_EMPTY",
+        404,
+        grpc.StatusCode.INVALID_ARGUMENT,
     )
 
 
 def topic_empty(name: str) -> PubSubError:
     return PubSubError(
-        f"topic is empty in pubsub {name}", "ERR_TOPIC_EMPTY", "DAPR_PUBSUB_TOPIC_NAME_EMPTY",
-        404, grpc.StatusCode.INVALID_ARGUMENT,
+        f"topic is empty in pubsub {name}",
+        "ERR_TOPIC_EMPTY",
+        "DAPR_PUBSUB_TOPIC_NAME_EMPTY",
+        404,
+        grpc.StatusCode.INVALID_ARGUMENT,
     )
 
 
 def cloud_event_creation() -> PubSubError:
     return PubSubError(
-        "cannot create cloudevent", "ERR_PUBSUB_CLOUD_EVENTS_SER",
-        "DAPR_PUBSUB_CLOUD_EVENT_CREATION", 500, grpc.StatusCode.INVALID_ARGUMENT,
+        "cannot create cloudevent",
+        "ERR_PUBSUB_CLOUD_EVENTS_SER",
+        "DAPR_PUBSUB_CLOUD_EVENT_CREATION",
+        500,
+        grpc.StatusCode.INVALID_ARGUMENT,
     )
 
 
 def publish_failed(name: str, topic: str, exc: Exception) -> PubSubError:
     return PubSubError(
         f"error when publishing to topic {topic} in pubsub {name}: {exc}",
-        "ERR_PUBSUB_PUBLISH_MESSAGE", "DAPR_PUBSUB_PUBLISH_MESSAGE",
-        500, grpc.StatusCode.INTERNAL,
+        "ERR_PUBSUB_PUBLISH_MESSAGE",
+        "DAPR_PUBSUB_PUBLISH_MESSAGE",
+        500,
+        grpc.StatusCode.INTERNAL,
     )

@@ -172,8 +172,9 @@ class PostgresTransport:
                 try:
                     await self._insert(batch)
                 except Exception as exc:  # report to each publisher; the writer keeps going
-                    log.error("publishing %d messages to %s failed: %s",
-                              len(batch), self._name, exc)
+                    log.error(
+                        "publishing %d messages to %s failed: %s", len(batch), self._name, exc
+                    )
                     for pending in batch:
                         if not pending.done.done():
                             pending.done.set_exception(exc)
@@ -267,7 +268,11 @@ class _TopicConsumer:
         task.add_done_callback(self._deliveries.discard)
 
     async def _deliver(
-        self, message_id: int, key: str | None, body: bytes, expired: bool,
+        self,
+        message_id: int,
+        key: str | None,
+        body: bytes,
+        expired: bool,
         previous: asyncio.Task | None,
     ) -> None:
         try:
@@ -276,8 +281,9 @@ class _TopicConsumer:
             try:
                 await self._handler(self._topic, body, expired)
             except Exception:  # the handler settles every message; a bug must not wedge the topic
-                log.exception("delivering message %s on %s/%s",
-                              message_id, self._t._name, self._topic)
+                log.exception(
+                    "delivering message %s on %s/%s", message_id, self._t._name, self._topic
+                )
             self._settle(message_id)
         finally:
             self._slots.release()

@@ -89,7 +89,8 @@ class WorkflowEngine:
         self._started.set()
         log.info(
             "workflow engine started: %d instance(s) to wake, %d activity(ies) pending",
-            len(wakeups), len(activities),
+            len(wakeups),
+            len(activities),
         )
 
     async def stop(self) -> None:
@@ -108,11 +109,14 @@ class WorkflowEngine:
         instance_id = req.instanceId or uuid.uuid4().hex
         now = ev.utcnow()
         started = ev.execution_started(
-            now, name=req.name, instance_id=instance_id,
+            now,
+            name=req.name,
+            instance_id=instance_id,
             execution_id=ev.optional_string(req, "executionId") or uuid.uuid4().hex,
             input=req.input if req.HasField("input") else None,
             scheduled_start=req.scheduledStartTimestamp
-            if req.HasField("scheduledStartTimestamp") else None,
+            if req.HasField("scheduledStartTimestamp")
+            else None,
             tags=dict(req.tags),
         )
         async with self.pool.acquire() as conn, conn.transaction():
@@ -125,9 +129,7 @@ class WorkflowEngine:
         async with self.pool.acquire() as conn:
             return await store.get_instance(conn, instance_id)
 
-    async def wait_for(
-        self, instance_id: str, done: Callable[[Instance], bool]
-    ) -> Instance | None:
+    async def wait_for(self, instance_id: str, done: Callable[[Instance], bool]) -> Instance | None:
         """The instance once `done(instance)` holds (None if it does not exist)."""
         while True:
             changed = self._watchers.setdefault(instance_id, asyncio.Event())
@@ -142,7 +144,8 @@ class WorkflowEngine:
 
     async def suspend(self, instance_id: str, reason) -> None:
         suspended = ev.event(
-            ev.utcnow(), executionSuspended=pb.ExecutionSuspendedEvent(input=reason))
+            ev.utcnow(), executionSuspended=pb.ExecutionSuspendedEvent(input=reason)
+        )
         await self._send(instance_id, suspended)
 
     async def resume(self, instance_id: str, reason) -> None:
@@ -152,7 +155,8 @@ class WorkflowEngine:
     async def terminate(self, instance_id: str, output, recursive: bool) -> None:
         now = ev.utcnow()
         terminated = ev.event(
-            now, executionTerminated=pb.ExecutionTerminatedEvent(input=output, recurse=recursive))
+            now, executionTerminated=pb.ExecutionTerminatedEvent(input=output, recurse=recursive)
+        )
         notified = []
         async with self.pool.acquire() as conn, conn.transaction():
             if await store.get_instance(conn, instance_id) is None:
@@ -185,8 +189,11 @@ class WorkflowEngine:
                         f"workflow '{instance_id}' is still running; terminate it first",
                     )
             else:
-                roots = [i for i in await store.query_instances(conn, where or InstanceFilter())
-                         if force or not i.active]
+                roots = [
+                    i
+                    for i in await store.query_instances(conn, where or InstanceFilter())
+                    if force or not i.active
+                ]
             ids = [i.instance_id for i in roots]
             if recursive:
                 for root in list(ids):
@@ -202,7 +209,8 @@ class WorkflowEngine:
     ) -> tuple[list[str], str | None]:
         async with self.pool.acquire() as conn:
             ids = await store.list_instance_ids(
-                conn, after=after, limit=None if page_size is None else page_size + 1)
+                conn, after=after, limit=None if page_size is None else page_size + 1
+            )
         if page_size is not None and len(ids) > page_size:
             return ids[:page_size], ids[page_size - 1]
         return ids, None
@@ -235,7 +243,8 @@ class WorkflowEngine:
             while True:
                 try:
                     work = await asyncio.wait_for(
-                        self._queue.get(), HEALTH_PING_SECONDS if pings else None)
+                        self._queue.get(), HEALTH_PING_SECONDS if pings else None
+                    )
                 except TimeoutError:
                     yield pb.WorkItem(healthPing=pb.HealthPing())
                     continue
@@ -329,17 +338,16 @@ class WorkflowEngine:
         if outcome.status != before or outcome.restart is not None:
             self._changed(res.instanceId)
 
-    async def _commit(
-        self, turn: Turn, out: Outcome, now: datetime
-    ) -> list[tuple[str, datetime]]:
+    async def _commit(self, turn: Turn, out: Outcome, now: datetime) -> list[tuple[str, datetime]]:
         """Persist a turn atomically; returns (instance, when) pairs to wake."""
         me = turn.instance.instance_id
         woken: list[tuple[str, datetime]] = []
         activity_ids: list[int] | None = []
         # Most turns are one statement; only cross-instance work needs a transaction.
         several = out.restart is not None or out.messages or out.children
-        async with self.pool.acquire() as conn, (
-            conn.transaction() if several else contextlib.nullcontext()
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction() if several else contextlib.nullcontext(),
         ):
             if out.restart is not None:
                 if not await self._restart(conn, turn, out, now):
@@ -347,10 +355,18 @@ class WorkflowEngine:
                 woken.append((me, now))
             else:
                 activity_ids = await store.commit_turn(
-                    conn, turn.instance, status=out.status, custom_status=out.custom_status,
-                    output=out.output, failure=out.failure, first_seq=len(turn.history),
-                    appended=out.appended, consumed=[r.id for r in turn.inbox],
-                    timers=out.timers, activities=out.activities, now=now,
+                    conn,
+                    turn.instance,
+                    status=out.status,
+                    custom_status=out.custom_status,
+                    output=out.output,
+                    failure=out.failure,
+                    first_seq=len(turn.history),
+                    appended=out.appended,
+                    consumed=[r.id for r in turn.inbox],
+                    timers=out.timers,
+                    activities=out.activities,
+                    now=now,
                 )
                 if activity_ids is None:
                     return []  # purged or restarted while the worker was busy
@@ -365,7 +381,8 @@ class WorkflowEngine:
         else:
             for activity_id, scheduled in zip(activity_ids, out.activities, strict=True):
                 self._add_activity(
-                    ActivityRow(activity_id, me, turn.instance.execution_id, scheduled))
+                    ActivityRow(activity_id, me, turn.instance.execution_id, scheduled)
+                )
         return woken
 
     async def _restart(
@@ -381,7 +398,11 @@ class WorkflowEngine:
         started = out.restart[0].executionStarted
         await store.push_inbox(conn, [(me, e, now) for e in (*out.restart, *kept)])
         await store.update_instance(
-            conn, current, status=ev.RUNNING, custom_status=out.custom_status, now=now,
+            conn,
+            current,
+            status=ev.RUNNING,
+            custom_status=out.custom_status,
+            now=now,
             execution_id=started.workflowInstance.executionId.value,
             input=ev.optional_string(started, "input"),
         )
@@ -398,9 +419,13 @@ class WorkflowEngine:
             if parent is None:
                 log.warning("detached workflow not started: %s", refused)
                 return []
-            failed = ev.event(now, childWorkflowInstanceFailed=pb.ChildWorkflowInstanceFailedEvent(
-                taskScheduledId=started.executionStarted.parentInstance.taskScheduledId,
-                failureDetails=ev.failure("WorkflowAlreadyExists", str(refused))))
+            failed = ev.event(
+                now,
+                childWorkflowInstanceFailed=pb.ChildWorkflowInstanceFailedEvent(
+                    taskScheduledId=started.executionStarted.parentInstance.taskScheduledId,
+                    failureDetails=ev.failure("WorkflowAlreadyExists", str(refused)),
+                ),
+            )
             await store.push_inbox(conn, [(parent_id, failed, now)])
             return [(parent_id, now)]
         return [(started.executionStarted.workflowInstance.instanceId, visible)]
@@ -426,12 +451,20 @@ class WorkflowEngine:
                 raise already_exists(f"a workflow with ID '{instance_id}' already exists")
             await store.clear_instance_data(conn, [instance_id])
         await store.insert_instance(
-            conn, instance_id=instance_id, execution_id=start.workflowInstance.executionId.value,
-            name=start.name, input=ev.optional_string(start, "input"),
-            parent_instance_id=parent_id, status=ev.PENDING, now=now,
+            conn,
+            instance_id=instance_id,
+            execution_id=start.workflowInstance.executionId.value,
+            name=start.name,
+            input=ev.optional_string(start, "input"),
+            parent_instance_id=parent_id,
+            status=ev.PENDING,
+            now=now,
         )
-        visible = (ev.to_datetime(start.scheduledStartTimestamp)
-                   if start.HasField("scheduledStartTimestamp") else now)
+        visible = (
+            ev.to_datetime(start.scheduledStartTimestamp)
+            if start.HasField("scheduledStartTimestamp")
+            else now
+        )
         await store.push_inbox(conn, [(instance_id, started, max(visible, now))])
         return max(visible, now)
 
@@ -443,14 +476,23 @@ class WorkflowEngine:
         scheduled = pending.row.scheduled
         now = ev.utcnow()
         if res.HasField("failureDetails"):
-            result = ev.event(now, taskFailed=pb.TaskFailedEvent(
-                taskScheduledId=scheduled.eventId, failureDetails=res.failureDetails,
-                taskExecutionId=scheduled.taskScheduled.taskExecutionId))
+            result = ev.event(
+                now,
+                taskFailed=pb.TaskFailedEvent(
+                    taskScheduledId=scheduled.eventId,
+                    failureDetails=res.failureDetails,
+                    taskExecutionId=scheduled.taskScheduled.taskExecutionId,
+                ),
+            )
         else:
-            result = ev.event(now, taskCompleted=pb.TaskCompletedEvent(
-                taskScheduledId=scheduled.eventId,
-                result=res.result if res.HasField("result") else None,
-                taskExecutionId=scheduled.taskScheduled.taskExecutionId))
+            result = ev.event(
+                now,
+                taskCompleted=pb.TaskCompletedEvent(
+                    taskScheduledId=scheduled.eventId,
+                    result=res.result if res.HasField("result") else None,
+                    taskExecutionId=scheduled.taskScheduled.taskExecutionId,
+                ),
+            )
         try:
             async with self.pool.acquire() as conn:
                 instance_id = await store.finish_activity(conn, activity_id, result, now)
@@ -482,7 +524,8 @@ class WorkflowEngine:
                 version=scheduled.version if scheduled.HasField("version") else None,
                 input=scheduled.input if scheduled.HasField("input") else None,
                 workflowInstance=pb.WorkflowInstance(
-                    instanceId=row.instance_id, executionId=ev.string_value(row.execution_id)),
+                    instanceId=row.instance_id, executionId=ev.string_value(row.execution_id)
+                ),
                 taskId=row.scheduled.eventId,
                 taskExecutionId=scheduled.taskExecutionId,
             ),

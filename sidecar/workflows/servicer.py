@@ -80,33 +80,43 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
         return _response(instance, request.getInputsAndOutputs)
 
     async def WaitForInstanceStart(self, request: pb.GetInstanceRequest, context):
-        instance = await self._call(context, self.engine.wait_for(
-            request.instanceId, lambda i: i.status != ev.PENDING))
+        instance = await self._call(
+            context, self.engine.wait_for(request.instanceId, lambda i: i.status != ev.PENDING)
+        )
         return _response(instance, request.getInputsAndOutputs)
 
     async def WaitForInstanceCompletion(self, request: pb.GetInstanceRequest, context):
-        instance = await self._call(context, self.engine.wait_for(
-            request.instanceId, lambda i: not i.active))
+        instance = await self._call(
+            context, self.engine.wait_for(request.instanceId, lambda i: not i.active)
+        )
         return _response(instance, request.getInputsAndOutputs)
 
     async def RaiseEvent(self, request: pb.RaiseEventRequest, context):
-        await self._call(context, self.engine.raise_event(
-            request.instanceId, request.name, _optional(request, "input")))
+        await self._call(
+            context,
+            self.engine.raise_event(request.instanceId, request.name, _optional(request, "input")),
+        )
         return pb.RaiseEventResponse()
 
     async def TerminateInstance(self, request: pb.TerminateRequest, context):
-        await self._call(context, self.engine.terminate(
-            request.instanceId, _optional(request, "output"), request.recursive))
+        await self._call(
+            context,
+            self.engine.terminate(
+                request.instanceId, _optional(request, "output"), request.recursive
+            ),
+        )
         return pb.TerminateResponse()
 
     async def SuspendInstance(self, request: pb.SuspendRequest, context):
-        await self._call(context, self.engine.suspend(
-            request.instanceId, _optional(request, "reason")))
+        await self._call(
+            context, self.engine.suspend(request.instanceId, _optional(request, "reason"))
+        )
         return pb.SuspendResponse()
 
     async def ResumeInstance(self, request: pb.ResumeRequest, context):
-        await self._call(context, self.engine.resume(
-            request.instanceId, _optional(request, "reason")))
+        await self._call(
+            context, self.engine.resume(request.instanceId, _optional(request, "reason"))
+        )
         return pb.ResumeResponse()
 
     async def PurgeInstances(self, request: pb.PurgeInstancesRequest, context):
@@ -115,17 +125,21 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
             where = InstanceFilter(
                 statuses=tuple(f.runtimeStatus),
                 created_from=ev.to_datetime(f.createdTimeFrom)
-                if f.HasField("createdTimeFrom") else None,
+                if f.HasField("createdTimeFrom")
+                else None,
                 created_to=ev.to_datetime(f.createdTimeTo) if f.HasField("createdTimeTo") else None,
             )
-            operation = self.engine.purge(where=where, recursive=request.recursive,
-                                          force=request.force)
+            operation = self.engine.purge(
+                where=where, recursive=request.recursive, force=request.force
+            )
         else:
-            operation = self.engine.purge(instance_id=request.instanceId,
-                                          recursive=request.recursive, force=request.force)
+            operation = self.engine.purge(
+                instance_id=request.instanceId, recursive=request.recursive, force=request.force
+            )
         deleted = await self._call(context, operation)
         return pb.PurgeInstancesResponse(
-            deletedInstanceCount=deleted, isComplete=wrappers_pb2.BoolValue(value=True))
+            deletedInstanceCount=deleted, isComplete=wrappers_pb2.BoolValue(value=True)
+        )
 
     async def GetWorkItems(
         self, request: pb.GetWorkItemsRequest, context
@@ -143,9 +157,13 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
         return pb.CompleteTaskResponse()
 
     async def ListInstanceIDs(self, request: pb.ListInstanceIDsRequest, context):
-        ids, token = await self._call(context, self.engine.list_instance_ids(
-            request.continuationToken or None,
-            request.pageSize if request.HasField("pageSize") and request.pageSize else None))
+        ids, token = await self._call(
+            context,
+            self.engine.list_instance_ids(
+                request.continuationToken or None,
+                request.pageSize if request.HasField("pageSize") and request.pageSize else None,
+            ),
+        )
         return pb.ListInstanceIDsResponse(instanceIds=ids, continuationToken=token)
 
     async def GetInstanceHistory(self, request: pb.GetInstanceHistoryRequest, context):

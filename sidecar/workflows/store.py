@@ -152,7 +152,13 @@ async def insert_instance(
             parent_instance_id = $6, created_at = $7, updated_at = $7, started_at = NULL,
             completed_at = NULL
         """,
-        instance_id, execution_id, name, status, input, parent_instance_id, now,
+        instance_id,
+        execution_id,
+        name,
+        status,
+        input,
+        parent_instance_id,
+        now,
     )
 
 
@@ -204,7 +210,10 @@ async def push_inbox_if_active(
         WHERE instance_id = $1 AND {ACTIVE_STATUSES}
         RETURNING id
         """,
-        instance_id, kind_of(ev), visible_at, ev.SerializeToString(),
+        instance_id,
+        kind_of(ev),
+        visible_at,
+        ev.SerializeToString(),
     )
     return inserted is not None
 
@@ -227,13 +236,17 @@ async def load_turn(
                   ORDER BY seq) AS history
         FROM dapr_wf_instances i WHERE i.instance_id = $1
         """,
-        instance_id, now,
+        instance_id,
+        now,
     )
     if row is None:
         return None, [], []
     fields = dict(row)
     ids, raw_inbox, raw_history = (
-        fields.pop("inbox_ids"), fields.pop("inbox_events"), fields.pop("history"))
+        fields.pop("inbox_ids"),
+        fields.pop("inbox_events"),
+        fields.pop("history"),
+    )
     inbox = [InboxRow(i, _parse(e)) for i, e in zip(ids, raw_inbox, strict=True)]
     return Instance(**fields), [_parse(e) for e in raw_history], inbox
 
@@ -292,12 +305,19 @@ async def commit_turn(
         SELECT EXISTS (SELECT 1 FROM upd) AS current,
             ARRAY(SELECT id FROM acts ORDER BY id) AS ids
         """,
-        instance.instance_id, instance.execution_id, status, custom_status, now,
-        status in TERMINAL, output, None if failure is None else failure.SerializeToString(),
+        instance.instance_id,
+        instance.execution_id,
+        status,
+        custom_status,
+        now,
+        status in TERMINAL,
+        output,
+        None if failure is None else failure.SerializeToString(),
         list(range(first_seq, first_seq + len(appended))),
         [e.SerializeToString() for e in appended],
         consumed,
-        [at for _, at in timers], [e.SerializeToString() for e, _ in timers],
+        [at for _, at in timers],
+        [e.SerializeToString() for e, _ in timers],
         [e.SerializeToString() for e in activities],
     )
     return list(row["ids"]) if row["current"] else None
@@ -354,8 +374,15 @@ async def update_instance(
             execution_id = COALESCE($8, execution_id), input = COALESCE($9, input)
         WHERE instance_id = $1
         """,
-        instance.instance_id, status, custom_status, now, finished, output,
-        None if failure is None else failure.SerializeToString(), execution_id, input,
+        instance.instance_id,
+        status,
+        custom_status,
+        now,
+        finished,
+        output,
+        None if failure is None else failure.SerializeToString(),
+        execution_id,
+        input,
     )
 
 
@@ -378,7 +405,10 @@ async def finish_activity(
         WHERE {ACTIVE_STATUSES.replace("status", "i.status")}
         RETURNING instance_id
         """,
-        activity_id, kind_of(result), now, result.SerializeToString(),
+        activity_id,
+        kind_of(result),
+        now,
+        result.SerializeToString(),
     )
 
 
@@ -432,7 +462,8 @@ async def list_instance_ids(
     rows = await conn.fetch(
         "SELECT instance_id FROM dapr_wf_instances WHERE instance_id > $1"
         " ORDER BY instance_id LIMIT $2",
-        after or "", limit,
+        after or "",
+        limit,
     )
     return [r["instance_id"] for r in rows]
 
@@ -458,6 +489,8 @@ async def recovery_state(
     )
     return (
         [(r["at"], r["instance_id"]) for r in wakeups],
-        [ActivityRow(r["id"], r["instance_id"], r["execution_id"], _parse(r["event"]))
-         for r in acts],
+        [
+            ActivityRow(r["id"], r["instance_id"], r["execution_id"], _parse(r["event"]))
+            for r in acts
+        ],
     )

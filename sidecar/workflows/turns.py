@@ -80,11 +80,16 @@ def apply_actions(turn: Turn, res: pb.WorkflowResponse, now: datetime) -> Outcom
         kind = action.WhichOneof("workflowActionType")
         if kind == "scheduleTask":
             task = action.scheduleTask
-            scheduled = ev.event(now, action.id, taskScheduled=pb.TaskScheduledEvent(
-                name=task.name, version=task.version if task.HasField("version") else None,
-                input=task.input if task.HasField("input") else None,
-                taskExecutionId=task.taskExecutionId,
-            ))
+            scheduled = ev.event(
+                now,
+                action.id,
+                taskScheduled=pb.TaskScheduledEvent(
+                    name=task.name,
+                    version=task.version if task.HasField("version") else None,
+                    input=task.input if task.HasField("input") else None,
+                    taskExecutionId=task.taskExecutionId,
+                ),
+            )
             out.appended.append(scheduled)
             out.activities.append(scheduled)
         elif kind == "createTimer":
@@ -95,57 +100,107 @@ def apply_actions(turn: Turn, res: pb.WorkflowResponse, now: datetime) -> Outcom
                 getattr(created, origin).CopyFrom(getattr(timer, origin))
             out.appended.append(ev.event(now, action.id, timerCreated=created))
             if not ev.is_optional_timer(timer.fireAt):
-                fired = ev.event(now, timerFired=pb.TimerFiredEvent(
-                    fireAt=timer.fireAt, timerId=action.id))
+                fired = ev.event(
+                    now, timerFired=pb.TimerFiredEvent(fireAt=timer.fireAt, timerId=action.id)
+                )
                 out.timers.append((fired, ev.to_datetime(timer.fireAt)))
         elif kind == "createChildWorkflow":
             child = action.createChildWorkflow
             child_id = child.instanceId or f"{me}:{action.id:04x}"
-            out.appended.append(ev.event(now, action.id,
-                childWorkflowInstanceCreated=pb.ChildWorkflowInstanceCreatedEvent(
-                    instanceId=child_id, name=child.name,
-                    input=child.input if child.HasField("input") else None)))
-            out.children.append(ev.execution_started(
-                now, name=child.name, instance_id=child_id, execution_id=uuid.uuid4().hex,
-                input=child.input if child.HasField("input") else None,
-                parent=pb.ParentInstanceInfo(
-                    taskScheduledId=action.id,
-                    name=wrappers_pb2.StringValue(value=started.name if started else ""),
-                    workflowInstance=pb.WorkflowInstance(
-                        instanceId=me, executionId=ev.string_value(turn.instance.execution_id)),
-                ),
-            ))
+            out.appended.append(
+                ev.event(
+                    now,
+                    action.id,
+                    childWorkflowInstanceCreated=pb.ChildWorkflowInstanceCreatedEvent(
+                        instanceId=child_id,
+                        name=child.name,
+                        input=child.input if child.HasField("input") else None,
+                    ),
+                )
+            )
+            out.children.append(
+                ev.execution_started(
+                    now,
+                    name=child.name,
+                    instance_id=child_id,
+                    execution_id=uuid.uuid4().hex,
+                    input=child.input if child.HasField("input") else None,
+                    parent=pb.ParentInstanceInfo(
+                        taskScheduledId=action.id,
+                        name=wrappers_pb2.StringValue(value=started.name if started else ""),
+                        workflowInstance=pb.WorkflowInstance(
+                            instanceId=me, executionId=ev.string_value(turn.instance.execution_id)
+                        ),
+                    ),
+                )
+            )
         elif kind == "createDetachedWorkflow":
             detached = action.createDetachedWorkflow
-            out.appended.append(ev.event(now, action.id,
-                detachedWorkflowInstanceCreated=pb.DetachedWorkflowInstanceCreatedEvent(
-                    instanceId=detached.instanceId)))
-            out.children.append(ev.execution_started(
-                now, name=detached.name, instance_id=detached.instanceId,
-                execution_id=uuid.uuid4().hex,
-                input=detached.input if detached.HasField("input") else None,
-                scheduled_start=detached.scheduledStartTimestamp
-                if detached.HasField("scheduledStartTimestamp") else None,
-                tags=dict(detached.tags),
-            ))
+            out.appended.append(
+                ev.event(
+                    now,
+                    action.id,
+                    detachedWorkflowInstanceCreated=pb.DetachedWorkflowInstanceCreatedEvent(
+                        instanceId=detached.instanceId
+                    ),
+                )
+            )
+            out.children.append(
+                ev.execution_started(
+                    now,
+                    name=detached.name,
+                    instance_id=detached.instanceId,
+                    execution_id=uuid.uuid4().hex,
+                    input=detached.input if detached.HasField("input") else None,
+                    scheduled_start=detached.scheduledStartTimestamp
+                    if detached.HasField("scheduledStartTimestamp")
+                    else None,
+                    tags=dict(detached.tags),
+                )
+            )
         elif kind == "sendEvent":
             send = action.sendEvent
             data = send.data if send.HasField("data") else None
-            out.appended.append(ev.event(now, action.id, eventSent=pb.EventSentEvent(
-                instanceId=send.instance.instanceId, name=send.name, input=data)))
-            out.messages.append((send.instance.instanceId, ev.event(
-                now, eventRaised=pb.EventRaisedEvent(name=send.name, input=data))))
+            out.appended.append(
+                ev.event(
+                    now,
+                    action.id,
+                    eventSent=pb.EventSentEvent(
+                        instanceId=send.instance.instanceId, name=send.name, input=data
+                    ),
+                )
+            )
+            out.messages.append(
+                (
+                    send.instance.instanceId,
+                    ev.event(now, eventRaised=pb.EventRaisedEvent(name=send.name, input=data)),
+                )
+            )
         elif kind == "terminateWorkflow":
             term = action.terminateWorkflow
-            out.messages.append((term.instanceId, ev.event(
-                now, executionTerminated=pb.ExecutionTerminatedEvent(
-                    input=term.reason if term.HasField("reason") else None,
-                    recurse=term.recurse))))
+            out.messages.append(
+                (
+                    term.instanceId,
+                    ev.event(
+                        now,
+                        executionTerminated=pb.ExecutionTerminatedEvent(
+                            input=term.reason if term.HasField("reason") else None,
+                            recurse=term.recurse,
+                        ),
+                    ),
+                )
+            )
         elif kind == "workflowVersionNotAvailable":
             out.status = ev.STALLED
-            out.appended.append(ev.event(now, executionStalled=pb.ExecutionStalledEvent(
-                reason=pb.VERSION_NOT_AVAILABLE,
-                description="workflow version not available in the worker")))
+            out.appended.append(
+                ev.event(
+                    now,
+                    executionStalled=pb.ExecutionStalledEvent(
+                        reason=pb.VERSION_NOT_AVAILABLE,
+                        description="workflow version not available in the worker",
+                    ),
+                )
+            )
         elif kind == "completeWorkflow":
             _complete(out, turn, action, started, now)
             break
@@ -169,8 +224,11 @@ def _complete(
         out.timers.clear()
         out.restart = [
             ev.execution_started(
-                now, name=started.name, instance_id=turn.instance.instance_id,
-                execution_id=uuid.uuid4().hex, input=result,
+                now,
+                name=started.name,
+                instance_id=turn.instance.instance_id,
+                execution_id=uuid.uuid4().hex,
+                input=result,
                 parent=started.parentInstance if started.HasField("parentInstance") else None,
             ),
             *done.carryoverEvents,
@@ -180,21 +238,37 @@ def _complete(
     out.status = done.workflowStatus
     out.output = result.value if result is not None else None
     out.failure = failure
-    out.appended.append(ev.event(now, action.id, executionCompleted=pb.ExecutionCompletedEvent(
-        workflowStatus=done.workflowStatus, result=result, failureDetails=failure)))
+    out.appended.append(
+        ev.event(
+            now,
+            action.id,
+            executionCompleted=pb.ExecutionCompletedEvent(
+                workflowStatus=done.workflowStatus, result=result, failureDetails=failure
+            ),
+        )
+    )
     out.activities.clear()
     out.timers.clear()
     if started is not None and started.HasField("parentInstance"):
         parent = started.parentInstance
         if done.workflowStatus == ev.COMPLETED:
-            kind = {"childWorkflowInstanceCompleted": pb.ChildWorkflowInstanceCompletedEvent(
-                taskScheduledId=parent.taskScheduledId, result=result)}
+            kind = {
+                "childWorkflowInstanceCompleted": pb.ChildWorkflowInstanceCompletedEvent(
+                    taskScheduledId=parent.taskScheduledId, result=result
+                )
+            }
         else:
-            kind = {"childWorkflowInstanceFailed": pb.ChildWorkflowInstanceFailedEvent(
-                taskScheduledId=parent.taskScheduledId,
-                failureDetails=failure or ev.failure(
-                    "WorkflowTerminated" if done.workflowStatus == ev.TERMINATED
-                    else "WorkflowFailed",
-                    f"child workflow '{turn.instance.instance_id}' ended as "
-                    f"{pb.OrchestrationStatus.Name(done.workflowStatus)}"))}
+            kind = {
+                "childWorkflowInstanceFailed": pb.ChildWorkflowInstanceFailedEvent(
+                    taskScheduledId=parent.taskScheduledId,
+                    failureDetails=failure
+                    or ev.failure(
+                        "WorkflowTerminated"
+                        if done.workflowStatus == ev.TERMINATED
+                        else "WorkflowFailed",
+                        f"child workflow '{turn.instance.instance_id}' ended as "
+                        f"{pb.OrchestrationStatus.Name(done.workflowStatus)}",
+                    ),
+                )
+            }
         out.messages.append((parent.workflowInstance.instanceId, ev.event(now, **kind)))
