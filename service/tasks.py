@@ -106,7 +106,6 @@ async def list_tasks(uow: SqlUnitOfWork, user_id: str, query: TaskQuery) -> Task
     filters = repo.TaskFilter(
         status=query.status.value if query.status else None,
         priorities=[p.rank for p in query.priority],
-        tags=[t.strip() for t in query.tag],
         due_before=_instant(query.due_before),
         due_after=_instant(query.due_after),
         overdue=query.overdue,
@@ -115,6 +114,12 @@ async def list_tasks(uow: SqlUnitOfWork, user_id: str, query: TaskQuery) -> Task
         now=uow.clock.now(),
     )
     async with uow:
+        if query.tag:
+            names = {t.strip().lower() for t in query.tag}
+            known = await repo.tag_ids(uow.session, user_id, list(names))
+            if len(known) < len(names):
+                return TaskPage(items=[], next_cursor=None)  # an unknown tag matches nothing
+            filters.tag_ids = list(known.values())
         rows = await repo.list_rows(
             uow.session, user_id, filters, sort.value, query.limit + 1, after
         )

@@ -71,7 +71,21 @@ class Task(SQLModel, table=True):
         ),
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_user_priority", "user_id", "priority", "id"),
-        Index("ix_tasks_user_status_due", "user_id", "status", "due_at"),
+        Index(
+            "ix_tasks_user_status_due",
+            "user_id",
+            "status",
+            text("coalesce(due_at, 'infinity'::timestamptz)"),
+            "id",
+        ),
+        Index(
+            "ix_tasks_user_status_priority_due",
+            "user_id",
+            "status",
+            "priority",
+            text("coalesce(due_at, 'infinity'::timestamptz)"),
+            "id",
+        ),
         Index("ix_tasks_search", "user_id", "search", postgresql_using="gin"),
         Index("ix_tasks_series", "series_id"),
     )
