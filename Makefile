@@ -33,9 +33,11 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+## Every benchmark in turn (about 15 minutes; bench/api.py wants `apt-get install wrk`).
 bench: $(STAMP)
-	$(PY) bench/recurrence.py
-	$(PY) bench/api.py
+	for b in recurrence api search mcp_overhead sidecar_actors sidecar_reminders \
+	         sidecar_workflows sidecar_pubsub saga reminders events; do \
+	    $(PY) bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .tickler .pytest_cache .ruff_cache

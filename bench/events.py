@@ -16,7 +16,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -28,11 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.auth import issue_token  # noqa: E402
-from store.database import migrate, plain_url  # noqa: E402
-from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
-from tests.harness import DaprPair, eventually  # noqa: E402
+from bench._stack import SECRET, start_stack  # noqa: E402
+from tests.harness import eventually  # noqa: E402
 
-SECRET = "bench-secret-0123456789abcdefghijklmnop"
 CONCURRENCY = 16
 
 
@@ -113,23 +110,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--burst", type=int, default=1000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-events-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(work / "pg")
-    url = asyncio.run(ensure_database(admin, "bench_events", fresh=True))
-    migrate(url)
-    pair = DaprPair(
-        app_target="api.main:app_from_env",
-        factory=True,
-        resources_path=ROOT / "components" / "local",
-        workdir=work,
-        extra_env={
-            "DATABASE_URL": url,
-            "TICKLER_DAPR_DATABASE_URL": plain_url(url),
-            "TICKLER_JWT_SECRET": SECRET,
-            "TICKLER_ENV": "test",
-        },
-    )
-    pair.start()
+    pair, url = start_stack("events")
     base = f"http://127.0.0.1:{pair.app_port}"
     try:
         lat = asyncio.run(stream_latency(base, args.changes))

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,11 +24,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from store.database import migrate, plain_url  # noqa: E402
-from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
-from tests.harness import DaprPair  # noqa: E402
-
-SECRET = "bench-secret-0123456789abcdefghijklmnop"
+from bench._stack import machine, start_stack  # noqa: E402
+from store.database import plain_url  # noqa: E402
 
 
 async def seed(url: str, users: int, per_user: int, start: datetime, window: float) -> None:
@@ -101,23 +95,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--lead", type=float, default=45.0, help="seconds before the window")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-reminders-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(work / "pg")
-    url = asyncio.run(ensure_database(admin, "bench_reminders", fresh=True))
-    migrate(url)
-    pair = DaprPair(
-        app_target="api.main:app_from_env",
-        factory=True,
-        resources_path=ROOT / "components" / "local",
-        workdir=work,
-        extra_env={
-            "DATABASE_URL": url,
-            "TICKLER_DAPR_DATABASE_URL": plain_url(url),
-            "TICKLER_JWT_SECRET": SECRET,
-            "TICKLER_ENV": "test",
-        },
-    )
-    pair.start()
+    pair, url = start_stack("reminders")
     total = args.users * args.per_user
     try:
         start = datetime.now(UTC) + timedelta(seconds=args.lead)
@@ -144,20 +122,12 @@ def main() -> None:
     dupes = sum(n - 1 for n in per_reminder.values() if n > 1)
     missed = total - len(per_reminder)
     p = lambda q: late[min(len(late) - 1, int(q * len(late)))] if late else float("nan")  # noqa: E731
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
     print(f"### Reminders through the schedule actors ({date.today().isoformat()})\n")
     print(
         f"- command: `.venv/bin/python bench/reminders.py --users {args.users} "
         f"--per-user {args.per_user} --window {args.window:.0f}`"
     )
-    print(f"- machine: {os.cpu_count()} cores, {cpu}")
+    print(f"- machine: {machine()}")
     print(
         f"- {total} reminders, {args.users} users, due within {args.window:.0f} s; "
         f"actors synced in {synced:.1f} s"

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -27,11 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.auth import issue_token  # noqa: E402
-from store.database import migrate, plain_url  # noqa: E402
-from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
-from tests.harness import DaprPair  # noqa: E402
-
-SECRET = "bench-secret-0123456789abcdefghijklmnop"
+from bench._stack import SECRET, machine, start_stack  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -84,23 +77,7 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=300)
     parser.add_argument("--in-flight", type=int, default=10)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-saga-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(work / "pg")
-    url = asyncio.run(ensure_database(admin, "bench_saga", fresh=True))
-    migrate(url)
-    pair = DaprPair(
-        app_target="api.main:app_from_env",
-        factory=True,
-        resources_path=ROOT / "components" / "local",
-        workdir=work,
-        extra_env={
-            "DATABASE_URL": url,
-            "TICKLER_DAPR_DATABASE_URL": plain_url(url),
-            "TICKLER_JWT_SECRET": SECRET,
-            "TICKLER_ENV": "test",
-        },
-    )
-    pair.start()
+    pair, _ = start_stack("saga")
     try:
         elapsed, lat = asyncio.run(
             run(f"http://127.0.0.1:{pair.app_port}", args.series, args.in_flight)
@@ -110,20 +87,12 @@ def main() -> None:
     ms = [x * 1000 for x in lat]
     rate = len(lat) / elapsed
     p95 = percentile(ms, 0.95)
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
     print(f"### Completion saga ({date.today().isoformat()})\n")
     print(
         f"- command: `.venv/bin/python bench/saga.py --series {args.series} "
         f"--in-flight {args.in_flight}`"
     )
-    print(f"- machine: {os.cpu_count()} cores, {cpu}")
+    print(f"- machine: {machine()}")
     print(f"- sagas measured: {len(lat)}, in flight: {args.in_flight}")
     print(f"- throughput: {rate:.1f} sagas/s (target >= 30) {'PASS' if rate >= 30 else 'MISS'}")
     print(
