@@ -10,7 +10,7 @@ ALGORITHM = "HS256"
 
 
 class AuthError(Exception):
-    pass
+    """A missing, malformed, expired or wrongly signed bearer token."""
 
 
 def issue_token(secret: str, user_id: str, *, ttl: timedelta = timedelta(days=30)) -> str:

@@ -55,7 +55,7 @@ class BodyLimit:
 
 
 class _TooLarge(Exception):
-    pass
+    """The body grew past the limit while it was being read."""
 
 
 class AppToken:

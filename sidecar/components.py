@@ -33,7 +33,7 @@ class Component:
 
 
 class ComponentError(ValueError):
-    pass
+    """A component file the sidecar cannot use."""
 
 
 def load_components(resources_path: Path, app_id: str) -> list[Component]:

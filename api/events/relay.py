@@ -30,7 +30,7 @@ PUBLISH_TIMEOUT = 10.0
 
 
 class SidecarUnavailable(Exception):
-    pass
+    """The sidecar did not answer its health check: publish later."""
 
 
 def cloudevent(payload: dict[str, Any]) -> tuple[list[str], bytes, str]:

@@ -15,6 +15,7 @@ when subscribing, so a fresh broker works without a setup step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import tempfile
@@ -152,12 +153,12 @@ class KafkaTransport:
         await admin.start()
         try:
             missing = set(topics) - set(await admin.list_topics())
-            if missing:
-                await admin.create_topics(
-                    [NewTopic(name, num_partitions=1, replication_factor=1) for name in missing]
-                )
-        except TopicAlreadyExistsError:
-            pass  # created concurrently by another client
+            # another client may create them between the listing and the creation
+            with contextlib.suppress(TopicAlreadyExistsError):
+                if missing:
+                    await admin.create_topics(
+                        [NewTopic(n, num_partitions=1, replication_factor=1) for n in missing]
+                    )
         finally:
             await admin.close()
 

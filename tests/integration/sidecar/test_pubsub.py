@@ -38,7 +38,7 @@ async def pair(
     tmp_path_factory: pytest.TempPathFactory, make_database, runtime: str
 ) -> AsyncIterator[DaprPair]:
     if runtime == "dapr":
-        pytest.skip("pubsub.postgresql is the dev sidecar's own transport; daprd has none")
+        pytest.skip("--runtime dapr: pubsub.postgresql is the dev sidecar's own transport")
     workdir = Path(tmp_path_factory.mktemp("pubsub"))
     resources = write_component(
         workdir / "resources",
