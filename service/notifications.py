@@ -53,11 +53,13 @@ class NotificationPage(BaseModel):
 
 async def notify(uow: SqlUnitOfWork, event: Event) -> bool:
     """Store the notification `event` calls for, once, and schedule its webhook delivery.
-    False when the event was already handled."""
+    False when nothing is left to deliver: first handling, and the user has no webhook.
+    (A redelivered event may still have a delivery pending, so it answers True.)"""
     async with uow:
         if not await first_delivery(uow.session, CONSUMER, event.event_id):
-            return False
+            return True
         label = LABELS.get(event.type)
+        delivery = False
         if label is not None:
             subject = await _subject(uow, event)
             await uow.session.execute(
@@ -71,9 +73,9 @@ async def notify(uow: SqlUnitOfWork, event: Event) -> bool:
                     body=_body(event, subject),
                 )
             )
-            await webhooks.schedule(uow, event)
+            delivery = await webhooks.schedule(uow, event)
         await uow.commit()
-        return True
+        return delivery
 
 
 async def _subject(uow: SqlUnitOfWork, event: Event) -> str:

@@ -80,7 +80,11 @@ def record_closed(
     by_saga: bool = False,
 ) -> None:
     event = TaskCompleted if status is Status.COMPLETED else TaskSkipped
-    data = {"next_task_id": str(next_id) if next_id else None, "series_id": row["series_id"]}
+    data = {
+        "next_task_id": str(next_id) if next_id else None,
+        "series_id": row["series_id"],
+        "title": row["title"],  # consumers name the task without reading it back
+    }
     if by_saga:
         data[BY_SAGA] = True
     uow.record(

@@ -89,8 +89,9 @@ async def delete_webhook(uow: SqlUnitOfWork, user_id: str) -> None:
         raise NotFound("no webhook is configured")
 
 
-async def schedule(uow: SqlUnitOfWork, event: Event) -> None:
-    """Inside the notifier's transaction: give `event` a delivery if the user has a webhook."""
+async def schedule(uow: SqlUnitOfWork, event: Event) -> bool:
+    """Inside the notifier's transaction: give `event` a delivery if the user has a webhook.
+    True when there is one to attempt."""
     has_hook = await uow.session.scalar(
         select(_hooks.c.user_id).where(_hooks.c.user_id == event.user_id)
     )
@@ -105,6 +106,7 @@ async def schedule(uow: SqlUnitOfWork, event: Event) -> None:
             )
             .on_conflict_do_nothing()
         )
+    return has_hook is not None
 
 
 async def deliver(uow: SqlUnitOfWork, event: Event) -> bool:

@@ -36,7 +36,8 @@ Consumer = Callable[[Callable[[], SqlUnitOfWork], Event], Awaitable[bool]]
 async def notifier(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
     """True when done. The webhook POST runs after the notification is committed, so a
     failing receiver retries only the delivery, with the same delivery id."""
-    await notifications.notify(uow_factory(), event)
+    if not await notifications.notify(uow_factory(), event):
+        return True  # handled now, and no webhook: no delivery transaction to run
     return await webhooks.deliver(uow_factory(), event)
 
 
