@@ -41,8 +41,8 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
         return definition
 
     async def _store(self, definition: series_svc.SeriesDefinition) -> None:
+        # staged: the actor runtime saves every change in one transaction when the turn ends
         await self._state_manager.set_state(SERIES, definition.model_dump(mode="json"))
-        await self._state_manager.save_state()
 
     async def describe(self) -> dict:
         d = await self._definition()

@@ -2,7 +2,8 @@
 reminder armed for the earliest of them, re-armed after every fire.
 
 PostgreSQL (through the service layer) is the source of truth; the actor's state is the
-schedule derived from it. A fire marks the reminder sent and records `reminder.due` in one
+schedule derived from it; the actor runtime saves its state changes at the end of each
+turn, so a failed turn leaves none. A fire marks the reminder sent and records `reminder.due` in one
 transaction, conditional on (reminder id, fire_at) still being pending, so a duplicate
 delivery, a snooze or a closed task can never make a reminder go out twice or at all.
 """
@@ -103,7 +104,6 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         _, armed = await self._state_manager.try_get_state(ARMED)
         earliest = min((instant(e["fire_at"]) for e in pending.values()), default=None)
         if earliest is not None and armed is not None and earliest == instant(armed):
-            await self._state_manager.save_state()
             return
         if earliest is None:
             if armed is not None:
@@ -114,7 +114,6 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
             # no period: a one-off reminder, re-armed after each fire
             await self.register_reminder(DUE, b"", due_time=max(wait, timedelta(0)))
             await self._state_manager.set_state(ARMED, earliest.isoformat())
-        await self._state_manager.save_state()
 
     async def receive_reminder(
         self,
