@@ -10,6 +10,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from domain.errors import NotFound
 from domain.tasks import Status
 from service import tasks
 from service.schemas import Completion
@@ -27,6 +28,8 @@ class Completions(Protocol):
         self, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
     ) -> Completion | Pending: ...
 
+    async def operation(self, operation_id: str) -> dict: ...
+
 
 class InProcessCompletions:
     def __init__(self, uow_factory: Callable[[], SqlUnitOfWork]) -> None:
@@ -38,3 +41,7 @@ class InProcessCompletions:
         if status is Status.COMPLETED:
             return await tasks.complete_task(self.uow_factory(), user_id, task_id, key)
         return await tasks.skip_task(self.uow_factory(), user_id, task_id, key)
+
+    async def operation(self, operation_id: str) -> dict:
+        """In-process completions finish within their request: none is ever pending."""
+        raise NotFound(f"operation {operation_id} not found")

@@ -4,16 +4,15 @@ redelivered event costs a query and changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from dapr.actor import ActorProxyFactory
 
 from actors.clients import schedule_actor
+from api.events.subscribers import Consumer
 from domain.events import Event, ReminderDue
 from service.occurrences import BY_SAGA
 from store.uow import SqlUnitOfWork
-
-Consumer = Callable[[Callable[[], SqlUnitOfWork], Event], Awaitable[bool]]
 
 
 def reminder_scheduler(proxies: Callable[[], ActorProxyFactory]) -> Consumer:

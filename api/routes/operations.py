@@ -17,12 +17,9 @@ PREFIX = "complete-"
 @router.get("/{operation_id}", responses={404: {"description": "No such operation"}})
 async def get_operation(operation_id: str, request: Request, user: User, uow: UoW) -> dict:
     """The saga's status and, once it finished, its result."""
-    sagas = getattr(request.app.state, "completions", None)
     task_id = _task_id(operation_id)
     await svc.get_task(uow, user, task_id)  # another user's operation is a 404 like any id
-    if not hasattr(sagas, "operation"):
-        raise NotFound(f"operation {operation_id} not found")
-    return await sagas.operation(operation_id)
+    return await request.app.state.completions.operation(operation_id)
 
 
 def _task_id(operation_id: str) -> uuid.UUID:

@@ -294,3 +294,12 @@ async def test_occurrences_count_out_of_range_is_422(api: Api) -> None:
         )
         assert r.status_code == 422
         assert r.json()["errors"][0]["field"] == "count"
+
+
+async def test_operations_are_404_without_a_saga_and_for_bad_ids(api: Api) -> None:
+    # without a sidecar, completion finishes in its request: there is never an operation
+    created = await api.create()
+    for op in (f"complete-{created['id']}", "nonsense", f"complete-{uuid.uuid4()}"):
+        r = await api.client.get(f"/v1/operations/{op}", headers=api.auth())
+        assert r.status_code == 404, (op, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
