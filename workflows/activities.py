@@ -46,11 +46,14 @@ def jsonable(value: Any) -> Any:
 
 
 def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContext, Any], Any]]:
-    def on_app_loop(coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, deps.loop).result(ACTIVITY_TIMEOUT)
+    async def on_app_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+        # async activities run on the worker's own loop without holding one of its few
+        # threads; the work itself runs on the app's loop, where its connections live
+        future = asyncio.run_coroutine_threadsafe(coro, deps.loop)
+        return await asyncio.wait_for(asyncio.wrap_future(future), ACTIVITY_TIMEOUT)
 
-    def close_occurrence(ctx: WorkflowActivityContext, request: dict) -> dict:
-        closed = on_app_loop(
+    async def close_occurrence(ctx: WorkflowActivityContext, request: dict) -> dict:
+        closed = await on_app_loop(
             saga_steps.close(
                 deps.uow_factory(),
                 request["user_id"],
@@ -60,13 +63,13 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
         )
         return closed.model_dump(mode="json")
 
-    def next_occurrence(ctx: WorkflowActivityContext, closed: dict) -> dict:
+    async def next_occurrence(ctx: WorkflowActivityContext, closed: dict) -> dict:
         async def ask() -> dict:
             return await series_actor(deps.proxies, closed["series_id"]).NextAfter(closed)
 
-        return jsonable(on_app_loop(ask()))
+        return jsonable(await on_app_loop(ask()))
 
-    def create_next_occurrence(ctx: WorkflowActivityContext, data: dict) -> str | None:
+    async def create_next_occurrence(ctx: WorkflowActivityContext, data: dict) -> str | None:
         closed = saga_steps.Closed.model_validate(data["closed"])
         answer = data["answer"] or {}
         upcoming = answer.get("next")
@@ -82,18 +85,18 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
             await series.Opened({"task_id": str(next_id)})
             return str(next_id)
 
-        return on_app_loop(record())
+        return await on_app_loop(record())
 
-    def sync_reminders(ctx: WorkflowActivityContext, data: dict) -> dict:
+    async def sync_reminders(ctx: WorkflowActivityContext, data: dict) -> dict:
         async def sync() -> dict:
             schedule = schedule_actor(deps.proxies, data["user_id"])
             return await schedule.SyncTasks({"task_ids": data["task_ids"]})
 
-        return jsonable(on_app_loop(sync()))
+        return jsonable(await on_app_loop(sync()))
 
-    def reopen_occurrence(ctx: WorkflowActivityContext, data: dict) -> None:
+    async def reopen_occurrence(ctx: WorkflowActivityContext, data: dict) -> None:
         closed = saga_steps.Closed.model_validate(data["closed"])
-        on_app_loop(saga_steps.reopen(deps.uow_factory(), closed, data["reason"]))
+        await on_app_loop(saga_steps.reopen(deps.uow_factory(), closed, data["reason"]))
 
     return {
         wf.CLOSE: close_occurrence,
