@@ -54,12 +54,15 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         """Re-read the given tasks' pending reminders (after create, update, snooze,
         complete or delete) and re-arm."""
         task_ids = [uuid.UUID(t) for t in data.get("task_ids", [])]
-        pending = await self._pending()
-        wanted = {str(t) for t in task_ids}
-        pending = {k: v for k, v in pending.items() if v["task_id"] not in wanted}
-        rows = await reminders_svc.pending(self.deps.uow_factory(), self.user_id, task_ids)
-        pending.update({str(r.reminder_id): _entry(r) for r in rows})
-        await self._state_manager.set_state(PENDING, pending)
+        found, stored = await self._state_manager.try_get_state(PENDING)
+        if not found:
+            pending = await self._reload_all()  # a fresh schedule already has these tasks
+        else:
+            wanted = {str(t) for t in task_ids}
+            pending = {k: v for k, v in dict(stored).items() if v["task_id"] not in wanted}
+            rows = await reminders_svc.pending(self.deps.uow_factory(), self.user_id, task_ids)
+            pending.update({str(r.reminder_id): _entry(r) for r in rows})
+            await self._state_manager.set_state(PENDING, pending)
         await self._arm(pending)
         return {"pending": len(pending)}
 
@@ -81,8 +84,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         if entry is not None:
             entry["fire_at"] = result.fire_at.isoformat()
         else:
-            await self._reload_all()
-            pending = await self._pending()
+            pending = await self._reload_all()
         await self._state_manager.set_state(PENDING, pending)
         await self._arm(pending)
         return result.model_dump(mode="json")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -13,9 +12,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import machine  # noqa: E402
 from store.database import migrate, plain_url  # noqa: E402
 from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
 from tests.harness import DaprPair  # noqa: E402
+
+__all__ = ["SECRET", "machine", "start_stack"]
 
 SECRET = "bench-secret-0123456789abcdefghijklmnop"
 
@@ -40,15 +42,3 @@ def start_stack(name: str) -> tuple[DaprPair, str]:
     )
     pair.start()
     return pair, url
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return f"{os.cpu_count()} cores, {cpu}"

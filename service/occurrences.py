@@ -82,18 +82,12 @@ def record_closed(
     event = TaskCompleted if status is Status.COMPLETED else TaskSkipped
     data = {
         "next_task_id": str(next_id) if next_id else None,
-        "series_id": row["series_id"],
+        "series_id": str(row["series_id"]) if row["series_id"] else None,
         "title": row["title"],  # consumers name the task without reading it back
     }
     if by_saga:
         data[BY_SAGA] = True
-    uow.record(
-        event(occurred_at=uow.now(), user_id=user_id, task_id=row["id"], data=jsonable(data))
-    )
-
-
-def jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in data.items()}
+    uow.record(event(occurred_at=uow.now(), user_id=user_id, task_id=row["id"], data=data))
 
 
 def compute_next(row: dict[str, Any], closed_at: datetime, now: datetime) -> Occurrence | None:
