@@ -23,7 +23,8 @@ from dapr.clients.http.client import (
     DaprHttpClient,
 )
 from dapr.conf import settings
-from dapr.serializers import DefaultJSONSerializer
+
+from actors.serializer import SERIALIZER
 
 
 class KeepAliveHttpClient(DaprHttpClient):
@@ -74,13 +75,13 @@ class KeepAliveActorClient(DaprActorHttpClient):
     """The actor runtime's client for state, reminders and timers (`actor_client=`)."""
 
     def __init__(self, timeout: int = 60) -> None:
-        super().__init__(DefaultJSONSerializer(), timeout=timeout)
-        self._client = KeepAliveHttpClient(DefaultJSONSerializer(), timeout)
+        super().__init__(SERIALIZER, timeout=timeout)
+        self._client = KeepAliveHttpClient(SERIALIZER, timeout)
 
 
 class KeepAliveProxyFactory(ActorProxyFactory):
     """ActorProxy.create(..., actor_proxy_factory=proxies) for calls from the app."""
 
     def __init__(self, timeout: int = 60) -> None:
-        super().__init__(DefaultJSONSerializer(), http_timeout_seconds=timeout)
+        super().__init__(SERIALIZER, http_timeout_seconds=timeout)
         self._dapr_client = KeepAliveActorClient(timeout)

@@ -18,6 +18,7 @@ from dapr.actor.runtime.context import ActorRuntimeContext
 from actors.deps import ActorDeps
 from actors.recurring_task_interface import RecurringTaskActorInterface
 from domain.recurrence import CatchUp, Occurrence, next_occurrence, preview, summarize
+from domain.tasks import occurrence_id
 from service import series as series_svc
 from service.saga_steps import Closed
 
@@ -86,6 +87,7 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
             else:
                 d = d.model_copy(
                     update={
+                        "open_task_id": occurrence_id(d.series_id, upcoming.index),
                         "open_index": upcoming.index,
                         "open_due_at": upcoming.due_at,
                         "generated": d.generated + 1,
@@ -102,11 +104,6 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
         await self._state_manager.set_state(ANSWERS, answers)
         await self._store(d)
         return answer
-
-    async def opened(self, data: dict) -> None:
-        """Record the id of the open occurrence once the saga created it."""
-        d = await self._definition()
-        await self._store(d.model_copy(update={"open_task_id": uuid.UUID(data["task_id"])}))
 
     async def skip_instance(self, data: dict) -> dict:
         """Skip one future instance, given by its wall-clock time (an EXDATE)."""

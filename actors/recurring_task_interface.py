@@ -15,9 +15,6 @@ class RecurringTaskActorInterface(ActorInterface):
     @actormethod(name="NextAfter")
     async def next_after(self, data: dict) -> dict | None: ...
 
-    @actormethod(name="Opened")
-    async def opened(self, data: dict) -> None: ...
-
     @actormethod(name="SkipInstance")
     async def skip_instance(self, data: dict) -> dict: ...
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dapr.actor import Actor, Remindable
 from dapr.actor.id import ActorId
@@ -82,7 +82,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         pending = await self._pending()
         entry = pending.get(str(result.id))
         if entry is not None:
-            entry["fire_at"] = result.fire_at.isoformat()
+            entry["fire_at"] = stamp(result.fire_at)
         else:
             pending = await self._reload_all()
         await self._state_manager.set_state(PENDING, pending)
@@ -92,7 +92,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
     async def list_upcoming(self, data: dict) -> list:
         pending = await self._pending()
         limit = int(data.get("limit", 50))
-        upcoming = sorted(pending.values(), key=lambda e: instant(e["fire_at"]))[:limit]
+        upcoming = sorted(pending.values(), key=_fire_at)[:limit]
         return [{**e, "fire_at": instant(e["fire_at"]).isoformat()} for e in upcoming]
 
     async def explain(self, data: dict) -> dict:
@@ -104,7 +104,9 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
     async def _arm(self, pending: dict[str, dict]) -> None:
         """One durable reminder at the earliest fire time (or none when nothing is pending)."""
         _, armed = await self._state_manager.try_get_state(ARMED)
-        earliest = min((instant(e["fire_at"]) for e in pending.values()), default=None)
+        # stamps compare as strings, so a schedule of thousands parses one time, not all
+        first = min((e["fire_at"] for e in pending.values()), default=None)
+        earliest = instant(first) if first is not None else None
         if earliest is not None and armed is not None and earliest == instant(armed):
             return
         if earliest is None:
@@ -130,11 +132,8 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
 
     async def _fire_due(self) -> None:
         pending = await self._pending()
-        now = self.deps.clock.now()
-        due = sorted(
-            (e for e in pending.values() if instant(e["fire_at"]) <= now),
-            key=lambda e: instant(e["fire_at"]),
-        )
+        now = stamp(self.deps.clock.now())
+        due = sorted((e for e in pending.values() if e["fire_at"] <= now), key=_fire_at)
         failed = False
         for entry in due:
             try:
@@ -159,9 +158,19 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         await self._fire_due()
 
 
+def stamp(moment: datetime | str) -> str:
+    """A fire time as kept in the schedule: UTC, always with microseconds, so that the
+    order of the strings is the order of the times."""
+    return instant(moment).isoformat(timespec="microseconds")
+
+
+def _fire_at(entry: dict) -> str:
+    return entry["fire_at"]
+
+
 def _entry(r: reminders_svc.PendingReminder) -> dict:
     return {
         "reminder_id": str(r.reminder_id),
         "task_id": str(r.task_id),
-        "fire_at": r.fire_at.isoformat(),
+        "fire_at": stamp(r.fire_at),
     }

@@ -17,6 +17,7 @@ from actors.dapr_http import KeepAliveActorClient, KeepAliveProxyFactory
 from actors.deps import ActorDeps
 from actors.recurring_task import RecurringTaskActor
 from actors.reminder_schedule import ReminderScheduleActor
+from actors.serializer import SERIALIZER
 from domain.tasks import Status
 from service.clock import Clock
 from service.settings import Settings
@@ -48,6 +49,8 @@ class DaprParts:
                 actor,
                 actor_factory=lambda ctx, actor_id, cls=actor: cls(ctx, actor_id, deps),
                 actor_client=actor_client,
+                message_serializer=SERIALIZER,
+                state_serializer=SERIALIZER,
             )
         await sagas.start_worker()
         return sagas

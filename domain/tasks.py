@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from enum import IntEnum, StrEnum
 
@@ -79,3 +80,10 @@ def normalize_tags(tags: Iterable[str], field: str = "tags") -> list[str]:
     if errors:
         raise ValidationFailed(errors)
     return result
+
+
+def occurrence_id(series_id: uuid.UUID, index: int) -> uuid.UUID:
+    """The task id of a series' occurrence `index` (after the first): derived, so the series
+    actor knows its open occurrence's id before the saga creates it, and any re-run of that
+    step creates the same row."""
+    return uuid.uuid5(series_id, f"occurrence/{index}")

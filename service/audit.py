@@ -39,24 +39,23 @@ class AuditPage(BaseModel):
 
 
 async def record(uow: SqlUnitOfWork, event: Event) -> bool:
-    """Append `event` to the trail once; False when it was already there."""
-    async with uow:
-        if not await first_delivery(uow.session, CONSUMER, event.event_id):
-            return False
-        await uow.session.execute(
-            insert(_log).values(
-                user_id=event.user_id,
-                task_id=event.task_id,
-                event_id=event.event_id,
-                action=event.type,
-                # events carry the acting user; system actors name themselves in the data
-                actor=str(event.data.get("actor") or event.user_id),
-                at=event.occurred_at,
-                details=event.data,
-            )
+    """Append `event` to the trail once, inside the caller's open transaction; False when it
+    was already there."""
+    if not await first_delivery(uow.session, CONSUMER, event.event_id):
+        return False
+    await uow.session.execute(
+        insert(_log).values(
+            user_id=event.user_id,
+            task_id=event.task_id,
+            event_id=event.event_id,
+            action=event.type,
+            # events carry the acting user; system actors name themselves in the data
+            actor=str(event.data.get("actor") or event.user_id),
+            at=event.occurred_at,
+            details=event.data,
         )
-        await uow.commit()
-        return True
+    )
+    return True
 
 
 async def list_entries(uow: SqlUnitOfWork, user_id: str, query: AuditQuery) -> AuditPage:

@@ -52,30 +52,28 @@ class NotificationPage(BaseModel):
 
 
 async def notify(uow: SqlUnitOfWork, event: Event) -> bool:
-    """Store the notification `event` calls for, once, and schedule its webhook delivery.
-    False when nothing is left to deliver: first handling, and the user has no webhook.
-    (A redelivered event may still have a delivery pending, so it answers True.)"""
-    async with uow:
-        if not await first_delivery(uow.session, CONSUMER, event.event_id):
-            return True
-        label = LABELS.get(event.type)
-        delivery = False
-        if label is not None:
-            subject = await _subject(uow, event)
-            await uow.session.execute(
-                insert(_notes).values(
-                    id=uuid.uuid4(),
-                    user_id=event.user_id,
-                    task_id=event.task_id,
-                    event_id=event.event_id,
-                    kind=event.type,
-                    title=f"{label}: {subject}",
-                    body=_body(event, subject),
-                )
-            )
-            delivery = await webhooks.schedule(uow, event)
-        await uow.commit()
-        return delivery
+    """Inside the caller's open transaction: store the notification `event` calls for, once,
+    and schedule its webhook delivery. False when nothing is left to deliver: first handling,
+    and the user has no webhook. (A redelivered event may still have a delivery pending, so
+    it answers True.)"""
+    if not await first_delivery(uow.session, CONSUMER, event.event_id):
+        return True
+    label = LABELS.get(event.type)
+    if label is None:
+        return False
+    subject = await _subject(uow, event)
+    await uow.session.execute(
+        insert(_notes).values(
+            id=uuid.uuid4(),
+            user_id=event.user_id,
+            task_id=event.task_id,
+            event_id=event.event_id,
+            kind=event.type,
+            title=f"{label}: {subject}",
+            body=_body(event, subject),
+        )
+    )
+    return await webhooks.schedule(uow, event)
 
 
 async def _subject(uow: SqlUnitOfWork, event: Event) -> str:

@@ -19,7 +19,7 @@ from domain.errors import Conflict
 from domain.events import TaskCompleted, TaskCreated, TaskSkipped
 from domain.recurrence import Occurrence, next_occurrence
 from domain.reminders import ReminderSpec, fire_time
-from domain.tasks import Status
+from domain.tasks import Status, occurrence_id
 from service.task_views import local_wall_clock, rule_of, to_public
 from store import tasks_repo as repo
 from store.uow import SqlUnitOfWork
@@ -78,7 +78,9 @@ def record_closed(
     next_id: uuid.UUID | None,
     *,
     by_saga: bool = False,
+    event_id: uuid.UUID | None = None,
 ) -> None:
+    """`event_id`: given by a step that may run again, so a re-run records the same event."""
     event = TaskCompleted if status is Status.COMPLETED else TaskSkipped
     data = {
         "next_task_id": str(next_id) if next_id else None,
@@ -87,7 +89,8 @@ def record_closed(
     }
     if by_saga:
         data[BY_SAGA] = True
-    uow.record(event(occurred_at=uow.now(), user_id=user_id, task_id=row["id"], data=data))
+    given = {"event_id": event_id} if event_id is not None else {}
+    uow.record(event(occurred_at=uow.now(), user_id=user_id, task_id=row["id"], data=data, **given))
 
 
 def compute_next(row: dict[str, Any], closed_at: datetime, now: datetime) -> Occurrence | None:
@@ -128,7 +131,7 @@ async def create_occurrence(
     by_saga: bool = False,
 ) -> uuid.UUID:
     """The series occurrence `index`, copied from `row`; an existing one is returned as is."""
-    new_id = uuid.uuid4()
+    new_id = occurrence_id(row["series_id"], index)
     now = uow.now()
     created = await repo.insert_task(
         uow.session,

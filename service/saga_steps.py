@@ -95,7 +95,12 @@ async def record_next(
             next_id = await create_occurrence(
                 uow, closed.user_id, row, upcoming.index, upcoming.due_at, by_saga=True
             )
-        record_closed(uow, closed.user_id, row, closed.status, next_id, by_saga=True)
+        # a retry of this step after its commit records the same event, which the outbox
+        # keeps once
+        event_id = uuid.uuid5(closed.task_id, f"{closed.status}/{closed.closed_at.isoformat()}")
+        record_closed(
+            uow, closed.user_id, row, closed.status, next_id, by_saga=True, event_id=event_id
+        )
         await uow.commit()
         return next_id
 

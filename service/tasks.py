@@ -291,10 +291,7 @@ async def finish_completion(
 ) -> Completion:
     """After the saga: the result the caller sees, remembered under its idempotency key."""
     async with uow:
-        result = Completion(
-            task=await _view(uow, user_id, task_id),
-            next=await _view(uow, user_id, next_id) if next_id else None,
-        )
+        result = await _completion(uow, user_id, task_id, next_id)
         await remember(uow, user_id, key, operation(status.value, task_id), result)
         await uow.commit()
         return result
@@ -313,10 +310,7 @@ async def _finish(
         if row["status"] not in (Status.OPEN, status):
             raise Conflict(f"task is already {row['status']}")
         next_id = await close_occurrence(uow, user_id, row, status)
-        result = Completion(
-            task=await _view(uow, user_id, task_id),
-            next=await _view(uow, user_id, next_id) if next_id else None,
-        )
+        result = await _completion(uow, user_id, task_id, next_id)
         await remember(uow, user_id, key, op, result)
         await uow.commit()
         return result
@@ -346,6 +340,19 @@ async def preview_occurrences(
 # -- helpers ---------------------------------------------------------------------------------
 
 _EPSILON = timedelta(microseconds=1)
+
+
+async def _completion(
+    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, next_id: uuid.UUID | None
+) -> Completion:
+    """The closed task and its successor, read in one query."""
+    ids = [task_id, next_id] if next_id else [task_id]
+    rows = {r["id"]: r for r in await repo.get_rows(uow.session, user_id, ids)}
+    if task_id not in rows or (next_id is not None and next_id not in rows):
+        raise NotFound(f"task {task_id if task_id not in rows else next_id} not found")
+    return Completion(
+        task=to_public(rows[task_id]), next=to_public(rows[next_id]) if next_id else None
+    )
 
 
 async def _view(uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID) -> TaskPublic:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 
-from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.events import Event
@@ -57,7 +57,8 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self.events:
             await self.session.execute(
-                insert(OutboxEvent.__table__),
+                # an event id already there is an idempotent step's re-run: keep the first
+                insert(OutboxEvent.__table__).on_conflict_do_nothing(index_elements=["event_id"]),
                 [
                     {
                         "event_id": e.event_id,

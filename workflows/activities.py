@@ -75,17 +75,10 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
         upcoming = answer.get("next")
         nxt = saga_steps.NextOccurrence.model_validate(upcoming) if upcoming else None
 
-        async def record() -> str | None:
-            next_id = await saga_steps.record_next(
-                deps.uow_factory(), closed, nxt, ended=answer.get("ended", True)
-            )
-            if next_id is None:
-                return None
-            series = series_actor(deps.proxies, str(closed.series_id))
-            await series.Opened({"task_id": str(next_id)})
-            return str(next_id)
-
-        return await on_app_loop(record())
+        next_id = await on_app_loop(
+            saga_steps.record_next(deps.uow_factory(), closed, nxt, ended=answer.get("ended", True))
+        )
+        return str(next_id) if next_id else None
 
     async def sync_reminders(ctx: WorkflowActivityContext, data: dict) -> dict:
         async def sync() -> dict:

@@ -1,9 +1,10 @@
 """The app's Dapr subscriptions and their consumers: notifier, audit and live.
 
 Dapr allows one subscription per topic per app, so task-events has one route that runs the
-audit, notifier and reminder-scheduler consumers in turn. Each consumer records the event id in
-processed_events in the same transaction as its effect: a redelivered event is a no-op for
-the consumers that already handled it and retried for those that did not.
+audit and notifier consumers and then the reminder scheduler. Each consumer records the event
+id under its own name in processed_events, in the same transaction as its effect; audit and
+notifier share one transaction per delivery, so a redelivered event is a no-op for them, and
+a failed one is retried whole. A webhook POST runs after that commit.
 
 Answers follow Dapr's contract: SUCCESS, RETRY (Dapr redelivers; after its last attempt the
 event goes to the dead-letter topic), or DROP for an event we can never handle.
@@ -36,14 +37,24 @@ Consumer = Callable[[Callable[[], SqlUnitOfWork], Event], Awaitable[bool]]
 async def notifier(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
     """True when done. The webhook POST runs after the notification is committed, so a
     failing receiver retries only the delivery, with the same delivery id."""
-    if not await notifications.notify(uow_factory(), event):
-        return True  # handled now, and no webhook: no delivery transaction to run
-    return await webhooks.deliver(uow_factory(), event)
+    return await _recorded(uow_factory, event, audited=False)
 
 
-async def auditor(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
-    await audit.record(uow_factory(), event)
-    return True
+async def audit_and_notify(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+    """The audit and notifier consumers of a task event, in one transaction."""
+    return await _recorded(uow_factory, event, audited=True)
+
+
+async def _recorded(
+    uow_factory: Callable[[], SqlUnitOfWork], event: Event, *, audited: bool
+) -> bool:
+    async with uow_factory() as uow:
+        if audited:
+            await audit.record(uow, event)
+        delivery = await notifications.notify(uow, event)
+        await uow.commit()
+    # no webhook: no delivery transaction to run
+    return await webhooks.deliver(uow_factory(), event) if delivery else True
 
 
 def subscriptions_router(hub: LiveHub, *, scheduler: Consumer | None = None) -> APIRouter:
@@ -61,7 +72,7 @@ def subscriptions_router(hub: LiveHub, *, scheduler: Consumer | None = None) -> 
     routes: dict[str, tuple[str, list[Consumer]]] = {
         TASK_EVENTS: (
             "/events/task-events",
-            [auditor, notifier, *([scheduler] if scheduler else [])],
+            [audit_and_notify, *([scheduler] if scheduler else [])],
         ),
         REMINDERS: ("/events/reminders", [notifier]),
         TASK_UPDATES: ("/events/task-updates", [live]),

@@ -5,13 +5,13 @@ Keys are daprd's: `<app-id>||<actor type>||<actor id>||<key>`, so real daprd rea
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 
 from sidecar.database import retrying
 
@@ -32,8 +32,8 @@ class StateOperation:
 def parse_transaction(body: bytes) -> list[StateOperation]:
     """The SDK's `[{"operation": "upsert"|"delete", "request": {key, value, metadata?}}]`."""
     try:
-        doc = json.loads(body)
-    except ValueError as exc:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise StateRequestError(f"state transaction is not JSON: {exc}") from exc
     if not isinstance(doc, list):
         raise StateRequestError("state transaction must be a JSON array")
@@ -47,7 +47,7 @@ def parse_transaction(body: bytes) -> list[StateOperation]:
             raise StateRequestError("every operation needs request.key")
         match item.get("operation"):
             case "upsert":
-                value = json.dumps(request.get("value"), separators=(",", ":")).encode()
+                value = orjson.dumps(request.get("value"))
                 operations.append(StateOperation(key, value, _ttl(request.get("metadata"))))
             case "delete":
                 operations.append(StateOperation(key, None))
