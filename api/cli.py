@@ -85,6 +85,8 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         DAPR_GRPC_PORT=str(args.dapr_grpc_port),
         DAPR_RUNTIME_HOST="127.0.0.1",
     )
+    # a developer's webhook receiver usually runs on this machine
+    env.setdefault("TICKLER_WEBHOOK_PRIVATE_TARGETS", "true")
     sidecar = subprocess.Popen(
         [
             sys.executable,

@@ -113,7 +113,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.settings = settings
     scheduler = reminder_scheduler(lambda: dapr.proxies) if settings.dapr_enabled else None
-    events = EventsRuntime(settings.pubsub_name, scheduler=scheduler)
+    events = EventsRuntime(
+        settings.pubsub_name,
+        scheduler=scheduler,
+        private_webhooks=settings.webhook_private_targets,
+    )
     mcp = McpEndpoint(
         settings.jwt_secret.get_secret_value(),
         lambda: app.state.uow_factory(),

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 1_000_000
     db_pool_size: int = 40
+    # Webhooks may reach loopback and private networks: for local development and tests
+    # only (see service.webhook_targets); `tickler dev` turns it on.
+    webhook_private_targets: bool = False
     # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
     # alone: no actors, workflows or pub/sub, and completion runs in-process.
     dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")

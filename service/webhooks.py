@@ -16,17 +16,20 @@ from datetime import datetime
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.errors import NotFound
 from domain.events import Event
+from service.webhook_targets import RefusedTarget, Target, check_url, pin
 from store.tables import Webhook, WebhookDelivery
 from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(5.0)
+REFUSED = "refused"  # the target is not a public address: never attempted
+SETTLED_UNDELIVERED = ("cancelled", REFUSED)
 _hooks = Webhook.__table__
 _deliveries = WebhookDelivery.__table__
 
@@ -54,7 +57,11 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def set_webhook(uow: SqlUnitOfWork, user_id: str, cmd: WebhookIn) -> WebhookPublic:
+async def set_webhook(
+    uow: SqlUnitOfWork, user_id: str, cmd: WebhookIn, *, allow_private: bool = False
+) -> WebhookPublic:
+    """`allow_private`: let the URL name loopback and private addresses (dev and tests)."""
+    check_url(str(cmd.url), allow_private=allow_private)
     values = {"url": str(cmd.url), "secret": cmd.secret}
     async with uow:
         row = (
@@ -109,11 +116,12 @@ async def schedule(uow: SqlUnitOfWork, event: Event) -> bool:
     return has_hook is not None
 
 
-async def deliver(uow: SqlUnitOfWork, event: Event) -> bool:
+async def deliver(uow: SqlUnitOfWork, event: Event, *, allow_private: bool = False) -> bool:
     """Attempt the pending delivery of `event`, if any. False means try again later.
 
     The delivery row stays locked during the POST, so concurrent redeliveries of one event
-    never reach the receiver at the same time."""
+    never reach the receiver at the same time. A target that resolves to a non-public
+    address (see service.webhook_targets) is refused for good, not retried."""
     async with uow:
         row = (
             await uow.session.execute(
@@ -122,7 +130,10 @@ async def deliver(uow: SqlUnitOfWork, event: Event) -> bool:
                 .where(
                     _deliveries.c.event_id == event.event_id,
                     _deliveries.c.delivered_at.is_(None),
-                    _deliveries.c.last_status.is_distinct_from("cancelled"),
+                    or_(
+                        _deliveries.c.last_status.is_(None),
+                        _deliveries.c.last_status.not_in(SETTLED_UNDELIVERED),
+                    ),
                 )
                 .with_for_update(of=_deliveries)
             )
@@ -132,14 +143,27 @@ async def deliver(uow: SqlUnitOfWork, event: Event) -> bool:
         if row.url is None:  # the webhook was removed since: nothing left to deliver to
             await _settle(uow, row.delivery_id, "cancelled", delivered=False)
             return True
-        status, ok = await _post(row.url, row.secret, row.delivery_id, event)
+        try:
+            target = await pin(row.url, allow_private=allow_private)
+        except RefusedTarget as exc:
+            log.warning("webhook delivery %s refused: %s", row.delivery_id, exc)
+            await _settle(uow, row.delivery_id, REFUSED, delivered=False)
+            return True
+        except OSError as exc:  # the name does not resolve now: try again later
+            log.warning("webhook delivery %s: cannot resolve its host: %s", row.delivery_id, exc)
+            await _settle(uow, row.delivery_id, "unresolved", delivered=False)
+            return False
+        status, ok = await _post(target, row.secret, row.delivery_id, event)
         await _settle(uow, row.delivery_id, status, delivered=ok)
         return ok
 
 
-async def _post(url: str, secret: str, delivery_id: uuid.UUID, event: Event) -> tuple[str, bool]:
+async def _post(
+    target: Target, secret: str, delivery_id: uuid.UUID, event: Event
+) -> tuple[str, bool]:
     body = json.dumps(event.model_dump(mode="json"), separators=(",", ":")).encode()
     headers = {
+        **target.headers,
         "content-type": "application/json",
         "x-tickler-signature": sign(secret, body),
         "x-tickler-delivery": str(delivery_id),
@@ -147,7 +171,9 @@ async def _post(url: str, secret: str, delivery_id: uuid.UUID, event: Event) -> 
     }
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
-            response = await client.post(url, content=body, headers=headers)
+            response = await client.post(
+                target.url, content=body, headers=headers, extensions=target.extensions
+            )
     except httpx.HTTPError as exc:
         log.warning("webhook delivery %s failed: %s", delivery_id, exc)
         return type(exc).__name__, False
@@ -160,7 +186,7 @@ async def _settle(
     uow: SqlUnitOfWork, delivery_id: uuid.UUID, status: str, *, delivered: bool
 ) -> None:
     values: dict[str, object] = {
-        "attempts": _deliveries.c.attempts + (0 if status == "cancelled" else 1),
+        "attempts": _deliveries.c.attempts + (0 if status in SETTLED_UNDELIVERED else 1),
         "last_status": status,
     }
     if delivered:

@@ -18,13 +18,15 @@ from store.uow import UnitOfWorkFactory
 
 
 class EventsRuntime:
-    def __init__(self, pubsub: str, *, scheduler: Consumer | None = None) -> None:
+    def __init__(
+        self, pubsub: str, *, scheduler: Consumer | None = None, private_webhooks: bool = False
+    ) -> None:
         self._pubsub = pubsub
         self.live = LiveHub()
         self.routers: list[APIRouter] = [
             routes.router,
             stream_router(self.live),
-            subscriptions_router(self.live, scheduler=scheduler),
+            subscriptions_router(self.live, scheduler=scheduler, private_webhooks=private_webhooks),
         ]
         self._relay: Relay | None = None
         self._task: asyncio.Task[None] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import UoW, User
 from service import audit, notifications, webhooks
@@ -43,8 +43,9 @@ async def list_audit(query: Annotated[AuditQuery, Query()], user: User, uow: UoW
 
 
 @router.put("/v1/webhook", response_model=WebhookPublic, responses=PROBLEMS)
-async def set_webhook(body: WebhookIn, user: User, uow: UoW) -> WebhookPublic:
-    return await webhooks.set_webhook(uow, user, body)
+async def set_webhook(body: WebhookIn, user: User, uow: UoW, request: Request) -> WebhookPublic:
+    private = request.app.state.settings.webhook_private_targets
+    return await webhooks.set_webhook(uow, user, body, allow_private=private)
 
 
 @router.get("/v1/webhook", response_model=WebhookPublic, responses={**PROBLEMS, **NOT_FOUND})

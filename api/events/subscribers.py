@@ -34,32 +34,38 @@ SUCCESS, RETRY, DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
 Consumer = Callable[[Callable[[], SqlUnitOfWork], Event], Awaitable[bool]]
 
 
-async def notifier(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
-    """True when done. The webhook POST runs after the notification is committed, so a
-    failing receiver retries only the delivery, with the same delivery id."""
-    return await _recorded(uow_factory, event, audited=False)
-
-
-async def audit_and_notify(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
-    """The audit and notifier consumers of a task event, in one transaction."""
-    return await _recorded(uow_factory, event, audited=True)
-
-
 async def _recorded(
-    uow_factory: Callable[[], SqlUnitOfWork], event: Event, *, audited: bool
+    uow_factory: Callable[[], SqlUnitOfWork],
+    event: Event,
+    *,
+    audited: bool,
+    private_webhooks: bool,
 ) -> bool:
+    """The audit (when `audited`) and notifier consumers of one event, in one transaction.
+    True when done. The webhook POST runs after that commit, so a failing receiver retries
+    only the delivery, with the same delivery id."""
     async with uow_factory() as uow:
         if audited:
             await audit.record(uow, event)
         delivery = await notifications.notify(uow, event)
         await uow.commit()
-    # no webhook: no delivery transaction to run
-    return await webhooks.deliver(uow_factory(), event) if delivery else True
+    if not delivery:  # no webhook: no delivery transaction to run
+        return True
+    return await webhooks.deliver(uow_factory(), event, allow_private=private_webhooks)
 
 
-def subscriptions_router(hub: LiveHub, *, scheduler: Consumer | None = None) -> APIRouter:
-    """`scheduler`: the consumer that keeps users' ReminderScheduleActors in step (with Dapr)."""
+def subscriptions_router(
+    hub: LiveHub, *, scheduler: Consumer | None = None, private_webhooks: bool = False
+) -> APIRouter:
+    """`scheduler`: the consumer that keeps users' ReminderScheduleActors in step (with Dapr).
+    `private_webhooks`: deliveries may reach loopback and private addresses (dev, tests)."""
     router = APIRouter(include_in_schema=False)
+
+    async def notifier(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+        return await _recorded(uow_factory, event, audited=False, private_webhooks=private_webhooks)
+
+    async def audit_and_notify(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
+        return await _recorded(uow_factory, event, audited=True, private_webhooks=private_webhooks)
 
     async def live(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
         async with uow_factory() as uow:

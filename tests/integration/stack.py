@@ -101,6 +101,7 @@ def stack_fixture(
                 "TICKLER_DAPR_DATABASE_URL": plain_url(url),
                 "TICKLER_JWT_SECRET": SECRET,
                 "TICKLER_ENV": "test",
+                "TICKLER_WEBHOOK_PRIVATE_TARGETS": "true",  # the receivers run on loopback
             },
         )
         await asyncio.to_thread(pair.start)

@@ -163,3 +163,60 @@ async def test_the_stream_needs_a_bearer_token(client) -> None:
     r = await client.get("/v1/stream")
     assert r.status_code == 401
     assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:3500/v1.0/actors",  # the sidecar
+        "http://localhost/hook",
+        "http://api.localhost/hook",
+        "http://169.254.169.254/latest/meta-data",  # cloud metadata
+        "http://10.0.0.7/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:192.168.1.1]/hook",
+    ],
+)
+async def test_a_webhook_to_a_non_public_address_is_refused(client, url: str) -> None:
+    r = await client.put("/v1/webhook", json={"url": url, "secret": "s" * 16}, headers=auth("ssrf"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == ["url"]
+    assert (await client.get("/v1/webhook", headers=auth("ssrf"))).status_code == 404
+
+
+async def test_a_delivery_to_a_private_address_is_refused_once_and_never_sent(
+    client, database: str
+) -> None:
+    """A target that turned private after it was set (its name now resolves to a private
+    address, or it was stored before the check): no request leaves, and redeliveries of
+    the event do not try again."""
+    from tests.integration.events.scenarios import Receiver
+
+    receiver = Receiver()
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(
+            "INSERT INTO webhooks (user_id, url, secret) VALUES ('turned', $1, $2)",
+            receiver.url,
+            "s" * 16,
+        )
+        event = TaskCreated(
+            occurred_at=datetime(2027, 1, 4, tzinfo=UTC),
+            user_id="turned",
+            task_id=uuid.uuid4(),
+            data={"title": "ping"},
+        )
+        for _ in range(2):
+            r = await client.post("/events/task-events", content=cloudevent(event))
+            assert r.json() == {"status": "SUCCESS"}
+        delivery = await conn.fetchrow(
+            "SELECT attempts, last_status, delivered_at FROM webhook_deliveries "
+            "WHERE event_id = $1",
+            event.event_id,
+        )
+    finally:
+        await conn.close()
+        receiver.close()
+    assert receiver.requests == []
+    assert dict(delivery) == {"attempts": 0, "last_status": "refused", "delivered_at": None}
