@@ -18,7 +18,7 @@ from api.routes import health, operations, tags, tasks
 from service.clock import Clock, SystemClock
 from service.completion import InProcessCompletions
 from service.settings import Settings
-from store.database import create_engine, session_factory
+from store.database import create_engine
 from store.uow import SqlUnitOfWork
 
 
@@ -86,9 +86,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if url is None:
             raise RuntimeError("DATABASE_URL is not set (run `tickler dev` or `tickler serve`)")
         engine = create_engine(url, pool_size=settings.db_pool_size)
-        sessions = session_factory(engine)
         app.state.engine = engine
-        app.state.uow_factory = lambda: SqlUnitOfWork(sessions, clock, on_commit=events.wake)
+        app.state.uow_factory = lambda: SqlUnitOfWork(engine, clock, on_commit=events.wake)
         app.state.completions = InProcessCompletions(app.state.uow_factory)
         try:
             async with mcp.sessions.run():  # mounted apps' lifespans never run on their own

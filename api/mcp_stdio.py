@@ -12,7 +12,7 @@ from api.mcp import authenticated_as, build_server
 from service.clock import SystemClock
 from service.completion import InProcessCompletions
 from service.settings import Settings
-from store.database import create_engine, session_factory
+from store.database import create_engine
 from store.uow import SqlUnitOfWork
 
 
@@ -34,9 +34,8 @@ def run_stdio(settings: Settings, database_url: str) -> int:
 async def _serve(database_url: str, user_id: str, token: str) -> None:
     # one agent, one call at a time: a small pool is plenty
     engine = create_engine(database_url, pool_size=2)
-    sessions = session_factory(engine)
     clock = SystemClock()
-    units = lambda: SqlUnitOfWork(sessions, clock)  # noqa: E731
+    units = lambda: SqlUnitOfWork(engine, clock)  # noqa: E731
     # stdio runs beside no sidecar: completion runs in-process, with the same contract
     completions = InProcessCompletions(units)
     server = build_server(units, clock, lambda: completions)

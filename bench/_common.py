@@ -264,7 +264,7 @@ async def capture_task_query(url: str, user_id: str, query: Any) -> CapturedQuer
 
     from service.clock import SystemClock
     from service.tasks import list_tasks
-    from store.database import create_engine, session_factory
+    from store.database import create_engine
     from store.uow import SqlUnitOfWork
 
     engine = create_engine(url, pool_size=1)
@@ -276,7 +276,7 @@ async def capture_task_query(url: str, user_id: str, query: Any) -> CapturedQuer
 
     try:
         page = await list_tasks(
-            SqlUnitOfWork(session_factory(engine), SystemClock()), user_id, query
+            SqlUnitOfWork(engine, SystemClock()), user_id, query
         )
     finally:
         await engine.dispose()

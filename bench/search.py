@@ -53,7 +53,7 @@ from _common import (
 from service.clock import SystemClock
 from service.schemas import Priority, Status, TaskQuery, TaskSort
 from service.tasks import list_tasks
-from store.database import create_engine, session_factory
+from store.database import create_engine
 from store.uow import SqlUnitOfWork
 
 HEAVY = "search-heavy"
@@ -186,11 +186,10 @@ async def run(args: argparse.Namespace) -> None:
     load = os.getloadavg()[0]
     url = await database(args.data_dir, args.reseed)
     engine = create_engine(url)
-    sessions = session_factory(engine)
     clock = SystemClock()
 
     async def call(query: TaskQuery):
-        return await list_tasks(SqlUnitOfWork(sessions, clock), HEAVY, query)
+        return await list_tasks(SqlUnitOfWork(engine, clock), HEAVY, query)
 
     timings: dict[str, Timing] = {}
     try:

@@ -41,9 +41,9 @@ class AuditPage(BaseModel):
 async def record(uow: SqlUnitOfWork, event: Event) -> bool:
     """Append `event` to the trail once, inside the caller's open transaction; False when it
     was already there."""
-    if not await first_delivery(uow.session, CONSUMER, event.event_id):
+    if not await first_delivery(uow.conn, CONSUMER, event.event_id):
         return False
-    await uow.session.execute(
+    await uow.conn.execute(
         insert(_log).values(
             user_id=event.user_id,
             task_id=event.task_id,
@@ -65,5 +65,5 @@ async def list_entries(uow: SqlUnitOfWork, user_id: str, query: AuditQuery) -> A
         statement = statement.where(_log.c.task_id == query.task_id)
     statement = statement.order_by(_log.c.at.desc(), _log.c.id.desc()).limit(query.limit)
     async with uow:
-        rows = (await uow.session.execute(statement)).mappings().all()
+        rows = (await uow.conn.execute(statement)).mappings().all()
     return AuditPage(items=[AuditRecord.model_validate(dict(row)) for row in rows])

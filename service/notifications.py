@@ -56,13 +56,13 @@ async def notify(uow: SqlUnitOfWork, event: Event) -> bool:
     and schedule its webhook delivery. False when nothing is left to deliver: first handling,
     and the user has no webhook. (A redelivered event may still have a delivery pending, so
     it answers True.)"""
-    if not await first_delivery(uow.session, CONSUMER, event.event_id):
+    if not await first_delivery(uow.conn, CONSUMER, event.event_id):
         return True
     label = LABELS.get(event.type)
     if label is None:
         return False
     subject = await _subject(uow, event)
-    await uow.session.execute(
+    await uow.conn.execute(
         insert(_notes).values(
             id=uuid.uuid4(),
             user_id=event.user_id,
@@ -78,7 +78,7 @@ async def notify(uow: SqlUnitOfWork, event: Event) -> bool:
 
 async def _subject(uow: SqlUnitOfWork, event: Event) -> str:
     """The task's title; a deleted task is named by its id."""
-    title = event.data.get("title") or await uow.session.scalar(
+    title = event.data.get("title") or await uow.conn.scalar(
         select(_tasks.c.title).where(
             _tasks.c.id == event.task_id, _tasks.c.user_id == event.user_id
         )
@@ -103,7 +103,7 @@ async def list_notifications(
         statement = statement.where(_notes.c.read_at.is_(None))
     statement = statement.order_by(_notes.c.created_at.desc(), _notes.c.id.desc())
     async with uow:
-        rows = (await uow.session.execute(statement.limit(query.limit))).mappings().all()
+        rows = (await uow.conn.execute(statement.limit(query.limit))).mappings().all()
     return NotificationPage(items=[NotificationPublic.model_validate(dict(r)) for r in rows])
 
 
@@ -114,7 +114,7 @@ async def mark_read(
     async with uow:
         row = (
             (
-                await uow.session.execute(
+                await uow.conn.execute(
                     update(_notes)
                     .where(_notes.c.id == notification_id, _notes.c.user_id == user_id)
                     .values(read_at=func.coalesce(_notes.c.read_at, uow.now()))

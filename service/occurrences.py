@@ -45,9 +45,7 @@ async def close_occurrence(
 async def existing_next(uow: SqlUnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
     if row["series_id"] is None:
         return None
-    return await repo.next_in_series(
-        uow.session, user_id, row["series_id"], row["occurrence_index"]
-    )
+    return await repo.next_in_series(uow.conn, user_id, row["series_id"], row["occurrence_index"])
 
 
 async def mark_closed(
@@ -57,7 +55,7 @@ async def mark_closed(
     records the event once it knows the next occurrence."""
     now = uow.now()
     await repo.update_task(
-        uow.session,
+        uow.conn,
         user_id,
         row["id"],
         {
@@ -67,7 +65,7 @@ async def mark_closed(
             "version": row["version"] + 1,
         },
     )
-    await repo.cancel_pending_reminders(uow.session, row["id"])
+    await repo.cancel_pending_reminders(uow.conn, row["id"])
 
 
 def record_closed(
@@ -118,7 +116,7 @@ async def spawn_next(
 
 
 async def end_series(uow: SqlUnitOfWork, user_id: str, series_id: uuid.UUID) -> None:
-    await repo.update_series(uow.session, user_id, series_id, {"state": "ended"})
+    await repo.update_series(uow.conn, user_id, series_id, {"state": "ended"})
 
 
 async def create_occurrence(
@@ -134,7 +132,7 @@ async def create_occurrence(
     new_id = occurrence_id(row["series_id"], index)
     now = uow.now()
     created = await repo.insert_task(
-        uow.session,
+        uow.conn,
         {
             "id": new_id,
             "user_id": user_id,
@@ -152,11 +150,11 @@ async def create_occurrence(
         },
     )
     if not created:  # a concurrent or earlier run made it already
-        return await repo.occurrence_id(uow.session, user_id, row["series_id"], index)
-    tag_ids = await repo.tag_ids(uow.session, user_id, row["tags"])
-    await repo.set_task_tags(uow.session, new_id, list(tag_ids.values()))
-    await repo.replace_reminders(uow.session, user_id, new_id, _carried_reminders(row, due_at))
-    task = to_public((await repo.get_rows(uow.session, user_id, [new_id]))[0])
+        return await repo.occurrence_id(uow.conn, user_id, row["series_id"], index)
+    tag_ids = await repo.tag_ids(uow.conn, user_id, row["tags"])
+    await repo.set_task_tags(uow.conn, new_id, list(tag_ids.values()))
+    await repo.replace_reminders(uow.conn, user_id, new_id, _carried_reminders(row, due_at))
+    task = to_public((await repo.get_rows(uow.conn, user_id, [new_id]))[0])
     data = task.model_dump(mode="json")
     if by_saga:
         data[BY_SAGA] = True
@@ -190,7 +188,7 @@ async def recall(
     if key is None:
         return None
     found = (
-        await uow.session.execute(
+        await uow.conn.execute(
             text("SELECT operation, result FROM idempotency_keys WHERE user_id = :u AND key = :k"),
             {"u": user_id, "k": key},
         )
@@ -208,7 +206,7 @@ async def remember(
     """Store `result` under `key` in the caller's transaction (call before commit)."""
     if key is None:
         return
-    await uow.session.execute(
+    await uow.conn.execute(
         text(
             "INSERT INTO idempotency_keys (user_id, key, operation, result) "
             "VALUES (:u, :k, :o, CAST(:r AS jsonb)) ON CONFLICT DO NOTHING"

@@ -69,11 +69,11 @@ async def snooze_reminder(
         fire_at = now + timedelta(minutes=minutes) if minutes else as_utc(until, row.timezone)
         if fire_at <= now:
             raise ValidationFailed.field("until", "must be in the future")
-        await uow.session.execute(
+        await uow.conn.execute(
             text("UPDATE reminders SET fire_at = :f, state = 'pending' WHERE id = :id"),
             {"f": fire_at, "id": reminder_id},
         )
-        await uow.session.execute(
+        await uow.conn.execute(
             text("UPDATE tasks SET version = version + 1, updated_at = :now WHERE id = :t"),
             {"now": now, "t": row.task_id},
         )
@@ -107,7 +107,7 @@ async def list_upcoming_reminders(
         if within is not None:
             sql += " AND r.fire_at <= :until"
             params["until"] = uow.now() + within
-        rows = await uow.session.execute(text(sql + " ORDER BY r.fire_at LIMIT :limit"), params)
+        rows = await uow.conn.execute(text(sql + " ORDER BY r.fire_at LIMIT :limit"), params)
         return [
             UpcomingReminder(
                 reminder=ReminderOut(
@@ -150,7 +150,7 @@ async def explain_reminder(
 
 async def _reminder(uow: SqlUnitOfWork, user_id: str, reminder_id: uuid.UUID, lock: bool = False):
     sql = _REMINDER + " AND r.id = :id" + (" FOR UPDATE OF r" if lock else "")
-    row = (await uow.session.execute(text(sql), {"u": user_id, "id": reminder_id})).first()
+    row = (await uow.conn.execute(text(sql), {"u": user_id, "id": reminder_id})).first()
     if row is None:
         raise NotFound(f"reminder {reminder_id} not found")
     return row
@@ -176,7 +176,7 @@ async def pending(
         sql += " AND r.task_id = ANY(:ids)"
         params["ids"] = task_ids
     async with uow:
-        rows = await uow.session.execute(text(sql), params)
+        rows = await uow.conn.execute(text(sql), params)
         return [
             PendingReminder(reminder_id=r.id, task_id=r.task_id, fire_at=r.fire_at) for r in rows
         ]
@@ -190,7 +190,7 @@ async def fire(uow: SqlUnitOfWork, user_id: str, reminder_id: uuid.UUID, fire_at
     is published twice and a closed task's reminder never fires."""
     async with uow:
         row = (
-            await uow.session.execute(
+            await uow.conn.execute(
                 text(
                     "UPDATE reminders r SET state = 'sent', sent_at = :now FROM tasks t "
                     "WHERE r.id = :id AND r.user_id = :u AND r.fire_at = :f "

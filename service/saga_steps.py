@@ -47,7 +47,7 @@ class NextOccurrence(BaseModel):
 async def close(uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, status: Status) -> Closed:
     """Step 1: mark the occurrence closed (transaction plus outbox)."""
     async with uow:
-        row = await repo.get_row(uow.session, user_id, task_id, lock=True)
+        row = await repo.get_row(uow.conn, user_id, task_id, lock=True)
         if row is None:
             raise NotFound(f"task {task_id} not found")
         if row["status"] not in (Status.OPEN, status):
@@ -84,7 +84,7 @@ async def record_next(
     """Step 3: create the next occurrence (unique on series and index); with none, the
     series has ended (or is paused, and stays as it is)."""
     async with uow:
-        row = await repo.get_row(uow.session, closed.user_id, closed.task_id)
+        row = await repo.get_row(uow.conn, closed.user_id, closed.task_id)
         if row is None:
             raise NotFound(f"task {closed.task_id} not found")
         if upcoming is None:
@@ -109,13 +109,13 @@ async def reopen(uow: SqlUnitOfWork, closed: Closed, reason: str) -> None:
     """Compensation: the next occurrence could not be created, so the closed one reopens
     (its reminders come back) and `task.completion_failed` says why."""
     async with uow:
-        row = await repo.get_row(uow.session, closed.user_id, closed.task_id, lock=True)
+        row = await repo.get_row(uow.conn, closed.user_id, closed.task_id, lock=True)
         if row is None:
             return
         now = uow.now()
         if row["status"] != Status.OPEN:
             await repo.update_task(
-                uow.session,
+                uow.conn,
                 closed.user_id,
                 closed.task_id,
                 {
@@ -125,7 +125,7 @@ async def reopen(uow: SqlUnitOfWork, closed: Closed, reason: str) -> None:
                     "version": row["version"] + 1,
                 },
             )
-            await repo.restore_cancelled_reminders(uow.session, closed.task_id, now)
+            await repo.restore_cancelled_reminders(uow.conn, closed.task_id, now)
             uow.record(
                 TaskUpdated(
                     occurred_at=now,

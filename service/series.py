@@ -46,7 +46,7 @@ async def definition(uow: SqlUnitOfWork, series_id: uuid.UUID) -> SeriesDefiniti
     async with uow:
         row = (
             (
-                await uow.session.execute(
+                await uow.conn.execute(
                     text(
                         "SELECT s.*, (SELECT count(*) FROM tasks t WHERE t.series_id = s.id) AS n, "
                         "o.id AS open_id, o.occurrence_index AS open_index, o.due_at AS open_due "
@@ -83,7 +83,7 @@ async def set_state(uow: SqlUnitOfWork, user_id: str, series_id: uuid.UUID, stat
     if state not in {"active", "paused", "ended"}:
         raise ValidationFailed.field("state", "must be active, paused or ended")
     async with uow:
-        await repo.update_series(uow.session, user_id, series_id, {"state": state})
+        await repo.update_series(uow.conn, user_id, series_id, {"state": state})
         await uow.commit()
 
 
@@ -92,7 +92,7 @@ async def add_exdate(
 ) -> None:
     """Skip one future instance (by its wall-clock time) without touching the others."""
     async with uow:
-        await uow.session.execute(
+        await uow.conn.execute(
             text(
                 "UPDATE series SET exdates = array_append(exdates, :d), updated_at = now() "
                 "WHERE id = :id AND user_id = :u AND NOT (:d = ANY(exdates))"

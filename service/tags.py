@@ -16,7 +16,7 @@ from store.uow import SqlUnitOfWork
 
 async def list_tags(uow: SqlUnitOfWork, user_id: str) -> list[TagCount]:
     async with uow:
-        rows = await uow.session.execute(
+        rows = await uow.conn.execute(
             text(
                 "SELECT g.name, count(tt.task_id) AS count FROM tags g "
                 "LEFT JOIN task_tags tt ON tt.tag_id = g.id WHERE g.user_id = :u "
@@ -47,25 +47,25 @@ async def rename_tag(
         target = await _find(uow, user_id, new_name, missing_ok=True)
         merged = target is not None and target != source
         if not merged:
-            await uow.session.execute(
+            await uow.conn.execute(
                 text("UPDATE tags SET name = :n WHERE id = :id"), {"n": new_name, "id": source}
             )
             target = source
         else:
-            await uow.session.execute(
+            await uow.conn.execute(
                 text(
                     "INSERT INTO task_tags (task_id, tag_id) SELECT task_id, :t FROM task_tags "
                     "WHERE tag_id = :s ON CONFLICT DO NOTHING"
                 ),
                 {"t": target, "s": source},
             )
-            await uow.session.execute(text("DELETE FROM tags WHERE id = :s"), {"s": source})
-            await uow.session.execute(
+            await uow.conn.execute(text("DELETE FROM tags WHERE id = :s"), {"s": source})
+            await uow.conn.execute(
                 text("UPDATE tags SET name = :n WHERE id = :id"), {"n": new_name, "id": target}
             )
         await _record_changed(uow, user_id, target, {"renamed": {"from": name, "to": new_name}})
         count = (
-            await uow.session.execute(
+            await uow.conn.execute(
                 text("SELECT count(*) FROM task_tags WHERE tag_id = :t"), {"t": target}
             )
         ).scalar_one()
@@ -92,13 +92,13 @@ async def delete_tag(
             return replay
         tag_id = await _find(uow, user_id, name)
         if dry_run:
-            rows = await uow.session.execute(
+            rows = await uow.conn.execute(
                 text("SELECT task_id FROM task_tags WHERE tag_id = :t ORDER BY task_id"),
                 {"t": tag_id},
             )
             return TagDeletion(name=name, untagged_task_ids=list(rows.scalars()), dry_run=True)
         changed = await _record_changed(uow, user_id, tag_id, {"tag_deleted": name})
-        await uow.session.execute(text("DELETE FROM tags WHERE id = :t"), {"t": tag_id})
+        await uow.conn.execute(text("DELETE FROM tags WHERE id = :t"), {"t": tag_id})
         result = TagDeletion(name=name, untagged_task_ids=sorted(changed), dry_run=False)
         await remember(uow, user_id, idempotency_key, op, result)
         await uow.commit()
@@ -109,7 +109,7 @@ async def _find(
     uow: SqlUnitOfWork, user_id: str, name: str, *, missing_ok: bool = False
 ) -> uuid.UUID | None:
     tag_id = (
-        await uow.session.execute(
+        await uow.conn.execute(
             text("SELECT id FROM tags WHERE user_id = :u AND lower(name) = lower(:n)"),
             {"u": user_id, "n": name.strip()},
         )
@@ -123,7 +123,7 @@ async def _record_changed(
     uow: SqlUnitOfWork, user_id: str, tag_id: uuid.UUID, data: dict
 ) -> list[uuid.UUID]:
     """Every task carrying the tag changed; bump its version and say so on the change feed."""
-    rows = await uow.session.execute(
+    rows = await uow.conn.execute(
         text(
             "UPDATE tasks SET version = version + 1, updated_at = :now WHERE user_id = :u "
             "AND id IN (SELECT task_id FROM task_tags WHERE tag_id = :t) RETURNING id"

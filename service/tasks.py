@@ -61,7 +61,7 @@ async def create_task(
         if cmd.recurrence is not None:
             series_id = await _create_series(uow, user_id, cmd.recurrence, due, cmd.timezone)
         await repo.insert_task(
-            uow.session,
+            uow.conn,
             {
                 "id": task_id,
                 "user_id": user_id,
@@ -78,10 +78,8 @@ async def create_task(
                 "version": 1,
             },
         )
-        await repo.set_task_tags(
-            uow.session, task_id, await repo.ensure_tags(uow.session, user_id, tags)
-        )
-        await repo.replace_reminders(uow.session, user_id, task_id, reminder_rows)
+        await repo.set_task_tags(uow.conn, task_id, await repo.ensure_tags(uow.conn, user_id, tags))
+        await repo.replace_reminders(uow.conn, user_id, task_id, reminder_rows)
         task = await _view(uow, user_id, task_id)
         uow.record(
             TaskCreated(
@@ -116,13 +114,11 @@ async def list_tasks(uow: SqlUnitOfWork, user_id: str, query: TaskQuery) -> Task
     async with uow:
         if query.tag:
             names = {t.strip().lower() for t in query.tag}
-            known = await repo.tag_ids(uow.session, user_id, list(names))
+            known = await repo.tag_ids(uow.conn, user_id, list(names))
             if len(known) < len(names):
                 return TaskPage(items=[], next_cursor=None)  # an unknown tag matches nothing
             filters.tag_ids = list(known.values())
-        rows = await repo.list_rows(
-            uow.session, user_id, filters, sort.value, query.limit + 1, after
-        )
+        rows = await repo.list_rows(uow.conn, user_id, filters, sort.value, query.limit + 1, after)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = _encode_cursor(sort, repo.sort_key(rows[-1], sort.value)) if more else None
@@ -144,7 +140,7 @@ async def update_task(
     async with uow:
         if replay := await recall(uow, user_id, idempotency_key, op, TaskPublic):
             return replay
-        row = await repo.get_row(uow.session, user_id, task_id, lock=True)
+        row = await repo.get_row(uow.conn, user_id, task_id, lock=True)
         if row is None:
             raise NotFound(f"task {task_id} not found")
         if if_match is not None and if_match != row["version"]:
@@ -174,15 +170,15 @@ async def update_task(
         elif row["series_id"] is not None and due is None:
             raise ValidationFailed.field("due_at", "a recurring task needs a due time")
         if "tags" in changes:
-            ids = await repo.ensure_tags(uow.session, user_id, normalize_tags(patch.tags))
-            await repo.set_task_tags(uow.session, task_id, ids)
+            ids = await repo.ensure_tags(uow.conn, user_id, normalize_tags(patch.tags))
+            await repo.set_task_tags(uow.conn, task_id, ids)
         if "reminders" in changes:
             rows = _reminder_rows(patch.reminders, due, timezone)
         else:
             rows = _recomputed_reminders(row, due)
-        await repo.replace_reminders(uow.session, user_id, task_id, rows)
+        await repo.replace_reminders(uow.conn, user_id, task_id, rows)
         values.update(updated_at=now, version=row["version"] + 1)
-        await repo.update_task(uow.session, user_id, task_id, values)
+        await repo.update_task(uow.conn, user_id, task_id, values)
         task = await _view(uow, user_id, task_id)
         uow.record(
             TaskUpdated(
@@ -213,21 +209,21 @@ async def delete_task(
     async with uow:
         if replay := await recall(uow, user_id, idempotency_key, op, Deletion):
             return replay
-        row = await repo.get_row(uow.session, user_id, task_id, lock=not dry_run)
+        row = await repo.get_row(uow.conn, user_id, task_id, lock=not dry_run)
         if row is None:
             raise NotFound(f"task {task_id} not found")
         ids = [task_id]
         if row["series_id"] is not None and scope is DeleteScope.SERIES:
-            ids = await repo.series_task_ids(uow.session, user_id, row["series_id"])
+            ids = await repo.series_task_ids(uow.conn, user_id, row["series_id"])
         result = Deletion(deleted=ids, scope=scope, dry_run=dry_run)
         if dry_run:
             return result
         if row["series_id"] is not None:
             if scope is DeleteScope.SERIES:
-                await repo.update_series(uow.session, user_id, row["series_id"], {"state": "ended"})
+                await repo.update_series(uow.conn, user_id, row["series_id"], {"state": "ended"})
             elif row["status"] == Status.OPEN:
                 await close_occurrence(uow, user_id, row, Status.SKIPPED)
-        await repo.delete_tasks(uow.session, user_id, ids)
+        await repo.delete_tasks(uow.conn, user_id, ids)
         for deleted in ids:
             uow.record(
                 TaskDeleted(
@@ -266,7 +262,7 @@ async def begin_completion(
     async with uow:
         if replay := await recall(uow, user_id, key, operation(status.value, task_id), Completion):
             return replay
-        row = await repo.get_row(uow.session, user_id, task_id)
+        row = await repo.get_row(uow.conn, user_id, task_id)
         if row is None:
             raise NotFound(f"task {task_id} not found")
         if row["status"] == Status.OPEN:
@@ -304,7 +300,7 @@ async def _finish(
     async with uow:
         if replay := await recall(uow, user_id, key, op, Completion):
             return replay
-        row = await repo.get_row(uow.session, user_id, task_id, lock=True)
+        row = await repo.get_row(uow.conn, user_id, task_id, lock=True)
         if row is None:
             raise NotFound(f"task {task_id} not found")
         if row["status"] not in (Status.OPEN, status):
@@ -320,7 +316,7 @@ async def preview_occurrences(
     uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, count: int
 ) -> OccurrencePreview:
     async with uow:
-        row = await repo.get_row(uow.session, user_id, task_id)
+        row = await repo.get_row(uow.conn, user_id, task_id)
     if row is None:
         raise NotFound(f"task {task_id} not found")
     if row["series_id"] is None:
@@ -347,7 +343,7 @@ async def _completion(
 ) -> Completion:
     """The closed task and its successor, read in one query."""
     ids = [task_id, next_id] if next_id else [task_id]
-    rows = {r["id"]: r for r in await repo.get_rows(uow.session, user_id, ids)}
+    rows = {r["id"]: r for r in await repo.get_rows(uow.conn, user_id, ids)}
     if task_id not in rows or (next_id is not None and next_id not in rows):
         raise NotFound(f"task {task_id if task_id not in rows else next_id} not found")
     return Completion(
@@ -356,7 +352,7 @@ async def _completion(
 
 
 async def _view(uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID) -> TaskPublic:
-    row = await repo.get_row(uow.session, user_id, task_id)
+    row = await repo.get_row(uow.conn, user_id, task_id)
     if row is None:
         raise NotFound(f"task {task_id} not found")
     return to_public(row)
@@ -430,7 +426,7 @@ async def _create_series(
     first_occurrence(rule)
     series_id = uuid.uuid4()
     await repo.insert_series(
-        uow.session,
+        uow.conn,
         {
             "id": series_id,
             "user_id": user_id,
@@ -455,7 +451,7 @@ async def _replace_series(
 ) -> tuple[uuid.UUID | None, int | None]:
     """A new rule starts a new series anchored at this task; `null` makes it a one-off."""
     if row["series_id"] is not None:
-        await repo.update_series(uow.session, user_id, row["series_id"], {"state": "ended"})
+        await repo.update_series(uow.conn, user_id, row["series_id"], {"state": "ended"})
     if rec is None:
         return None, None
     return await _create_series(uow, user_id, rec, due, timezone), 0

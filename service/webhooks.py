@@ -65,7 +65,7 @@ async def set_webhook(
     values = {"url": str(cmd.url), "secret": cmd.secret}
     async with uow:
         row = (
-            await uow.session.execute(
+            await uow.conn.execute(
                 insert(_hooks)
                 .values(user_id=user_id, **values)
                 .on_conflict_do_update(index_elements=[_hooks.c.user_id], set_=values)
@@ -79,7 +79,7 @@ async def set_webhook(
 async def get_webhook(uow: SqlUnitOfWork, user_id: str) -> WebhookPublic:
     async with uow:
         row = (
-            await uow.session.execute(
+            await uow.conn.execute(
                 select(_hooks.c.url, _hooks.c.created_at).where(_hooks.c.user_id == user_id)
             )
         ).first()
@@ -90,7 +90,7 @@ async def get_webhook(uow: SqlUnitOfWork, user_id: str) -> WebhookPublic:
 
 async def delete_webhook(uow: SqlUnitOfWork, user_id: str) -> None:
     async with uow:
-        result = await uow.session.execute(delete(_hooks).where(_hooks.c.user_id == user_id))
+        result = await uow.conn.execute(delete(_hooks).where(_hooks.c.user_id == user_id))
         await uow.commit()
     if result.rowcount == 0:
         raise NotFound("no webhook is configured")
@@ -99,11 +99,11 @@ async def delete_webhook(uow: SqlUnitOfWork, user_id: str) -> None:
 async def schedule(uow: SqlUnitOfWork, event: Event) -> bool:
     """Inside the notifier's transaction: give `event` a delivery if the user has a webhook.
     True when there is one to attempt."""
-    has_hook = await uow.session.scalar(
+    has_hook = await uow.conn.scalar(
         select(_hooks.c.user_id).where(_hooks.c.user_id == event.user_id)
     )
     if has_hook is not None:
-        await uow.session.execute(
+        await uow.conn.execute(
             insert(_deliveries)
             .values(
                 delivery_id=uuid.uuid4(),
@@ -124,7 +124,7 @@ async def deliver(uow: SqlUnitOfWork, event: Event, *, allow_private: bool = Fal
     address (see service.webhook_targets) is refused for good, not retried."""
     async with uow:
         row = (
-            await uow.session.execute(
+            await uow.conn.execute(
                 select(_deliveries.c.delivery_id, _hooks.c.url, _hooks.c.secret)
                 .join(_hooks, _hooks.c.user_id == _deliveries.c.user_id, isouter=True)
                 .where(
@@ -191,7 +191,7 @@ async def _settle(
     }
     if delivered:
         values["delivered_at"] = uow.now()
-    await uow.session.execute(
+    await uow.conn.execute(
         update(_deliveries).where(_deliveries.c.delivery_id == delivery_id).values(**values)
     )
     await uow.commit()

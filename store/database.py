@@ -1,12 +1,11 @@
-"""Engines, sessions and migrations. Everything that turns a DATABASE_URL into a connection."""
+"""Engines and migrations. Everything that turns a DATABASE_URL into a connection."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,10 +47,6 @@ def create_engine(url: str, *, pool_size: int = 40) -> AsyncEngine:
             "server_settings": {"random_page_cost": "1.1", "plan_cache_mode": "force_custom_plan"},
         },
     )
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
 def alembic_config(url: str):  # -> alembic.config.Config

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import TASK_EVENTS
 from store.tables import OutboxEvent, ProcessedEvent
@@ -17,10 +17,10 @@ from store.tables import OutboxEvent, ProcessedEvent
 _outbox = OutboxEvent.__table__
 
 
-async def claim_unpublished(session: AsyncSession, limit: int) -> Sequence[Any]:
+async def claim_unpublished(conn: AsyncConnection, limit: int) -> Sequence[Any]:
     """The oldest unpublished rows, locked until the transaction ends. SKIP LOCKED lets
     several relays (one per replica) share the backlog without publishing a row twice at once."""
-    result = await session.execute(
+    result = await conn.execute(
         select(_outbox.c.id, _outbox.c.event_id, _outbox.c.topic, _outbox.c.payload)
         .where(_outbox.c.published_at.is_(None))
         .order_by(_outbox.c.id)
@@ -30,14 +30,12 @@ async def claim_unpublished(session: AsyncSession, limit: int) -> Sequence[Any]:
     return result.all()
 
 
-async def mark_published(session: AsyncSession, ids: Sequence[int]) -> None:
-    await session.execute(
-        update(_outbox).where(_outbox.c.id.in_(ids)).values(published_at=func.now())
-    )
+async def mark_published(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    await conn.execute(update(_outbox).where(_outbox.c.id.in_(ids)).values(published_at=func.now()))
 
 
 async def task_events_after(
-    session: AsyncSession, user_id: str, event_id: uuid.UUID, limit: int
+    conn: AsyncConnection, user_id: str, event_id: uuid.UUID, limit: int
 ) -> list[dict[str, Any]]:
     """The caller's task events recorded after `event_id` (none if it is unknown): what a
     reconnecting change-feed client missed."""
@@ -46,7 +44,7 @@ async def task_events_after(
         .where(_outbox.c.event_id == event_id, _outbox.c.user_id == user_id)
         .scalar_subquery()
     )
-    result = await session.execute(
+    result = await conn.execute(
         select(_outbox.c.payload)
         .where(
             _outbox.c.user_id == user_id,
@@ -59,11 +57,11 @@ async def task_events_after(
     return list(result.scalars())
 
 
-async def first_delivery(session: AsyncSession, consumer: str, event_id: uuid.UUID) -> bool:
+async def first_delivery(conn: AsyncConnection, consumer: str, event_id: uuid.UUID) -> bool:
     """Record that `consumer` handles `event_id`; False if it already has. A concurrent
     delivery of the same event waits on the row lock here, then sees it handled."""
     table = ProcessedEvent.__table__
-    result = await session.execute(
+    result = await conn.execute(
         insert(table)
         .values(consumer=consumer, event_id=event_id)
         .on_conflict_do_nothing()

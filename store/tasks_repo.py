@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 TASK_COLUMNS = """
     t.id, t.user_id, t.title, t.description, t.priority, t.status, t.due_at, t.timezone,
@@ -128,7 +128,7 @@ def _keyset(sort: SortSpec, after: Sequence[Any], params: dict[str, Any]) -> str
 
 
 async def list_rows(
-    session: AsyncSession,
+    conn: AsyncConnection,
     user_id: str,
     f: TaskFilter,
     sort_name: str,
@@ -164,7 +164,7 @@ async def list_rows(
         f"ORDER BY {page_order}"
     )
     params["limit"] = limit
-    return [_decoded(r) for r in (await session.execute(text(sql), params)).mappings()]
+    return [_decoded(r) for r in (await conn.execute(text(sql), params)).mappings()]
 
 
 def sort_key(row: dict[str, Any], sort_name: str) -> list[Any]:
@@ -202,28 +202,28 @@ def decode_key(sort_name: str, values: Sequence[Any]) -> list[Any]:
 
 
 async def get_rows(
-    session: AsyncSession, user_id: str, ids: Sequence[uuid.UUID], *, lock: bool = False
+    conn: AsyncConnection, user_id: str, ids: Sequence[uuid.UUID], *, lock: bool = False
 ) -> list[dict[str, Any]]:
     sql = f"SELECT {TASK_COLUMNS} {FROM_TASKS} WHERE t.user_id = :user_id AND t.id = ANY(:ids)"
     if lock:
         sql += " FOR UPDATE OF t"
-    rows = (await session.execute(text(sql), {"user_id": user_id, "ids": list(ids)})).mappings()
+    rows = (await conn.execute(text(sql), {"user_id": user_id, "ids": list(ids)})).mappings()
     by_id = {r["id"]: _decoded(r) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
 
 
 async def get_row(
-    session: AsyncSession, user_id: str, task_id: uuid.UUID, *, lock: bool = False
+    conn: AsyncConnection, user_id: str, task_id: uuid.UUID, *, lock: bool = False
 ) -> dict[str, Any] | None:
-    rows = await get_rows(session, user_id, [task_id], lock=lock)
+    rows = await get_rows(conn, user_id, [task_id], lock=lock)
     return rows[0] if rows else None
 
 
 async def next_in_series(
-    session: AsyncSession, user_id: str, series_id: uuid.UUID, after_index: int
+    conn: AsyncConnection, user_id: str, series_id: uuid.UUID, after_index: int
 ) -> uuid.UUID | None:
     return (
-        await session.execute(
+        await conn.execute(
             text(
                 "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
                 "AND occurrence_index > :i ORDER BY occurrence_index LIMIT 1"
@@ -234,10 +234,10 @@ async def next_in_series(
 
 
 async def occurrence_id(
-    session: AsyncSession, user_id: str, series_id: uuid.UUID, index: int
+    conn: AsyncConnection, user_id: str, series_id: uuid.UUID, index: int
 ) -> uuid.UUID:
     return (
-        await session.execute(
+        await conn.execute(
             text(
                 "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
                 "AND occurrence_index = :i"
@@ -248,12 +248,12 @@ async def occurrence_id(
 
 
 async def tag_ids(
-    session: AsyncSession, user_id: str, names: Sequence[str]
+    conn: AsyncConnection, user_id: str, names: Sequence[str]
 ) -> dict[str, uuid.UUID]:
     """Existing tags by case-folded name."""
     if not names:
         return {}
-    rows = await session.execute(
+    rows = await conn.execute(
         text(
             "SELECT id, lower(name) AS key FROM tags WHERE user_id = :u AND lower(name) = ANY(:n)"
         ),
@@ -262,11 +262,11 @@ async def tag_ids(
     return {r.key: r.id for r in rows}
 
 
-async def ensure_tags(session: AsyncSession, user_id: str, names: Sequence[str]) -> list[uuid.UUID]:
+async def ensure_tags(conn: AsyncConnection, user_id: str, names: Sequence[str]) -> list[uuid.UUID]:
     """Ids for `names`, creating the missing tags (concurrent creators agree on one row)."""
     if not names:
         return []
-    await session.execute(
+    await conn.execute(
         text(
             "INSERT INTO tags (id, user_id, name) "
             "SELECT gen_random_uuid(), :u, n FROM unnest(CAST(:n AS text[])) AS n "
@@ -274,26 +274,26 @@ async def ensure_tags(session: AsyncSession, user_id: str, names: Sequence[str])
         ),
         {"u": user_id, "n": list(names)},
     )
-    found = await tag_ids(session, user_id, names)
+    found = await tag_ids(conn, user_id, names)
     return [found[n.lower()] for n in names]
 
 
 async def set_task_tags(
-    session: AsyncSession, task_id: uuid.UUID, ids: Sequence[uuid.UUID]
+    conn: AsyncConnection, task_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> None:
-    await session.execute(text("DELETE FROM task_tags WHERE task_id = :t"), {"t": task_id})
+    await conn.execute(text("DELETE FROM task_tags WHERE task_id = :t"), {"t": task_id})
     if ids:
-        await session.execute(
+        await conn.execute(
             text("INSERT INTO task_tags (task_id, tag_id) SELECT :t, unnest(CAST(:ids AS uuid[]))"),
             {"t": task_id, "ids": list(ids)},
         )
 
 
-async def insert_task(session: AsyncSession, values: dict[str, Any]) -> bool:
+async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> bool:
     """Insert a task; False when (series_id, occurrence_index) already exists."""
     cols = ", ".join(values)
     binds = ", ".join(f":{k}" for k in values)
-    result = await session.execute(
+    result = await conn.execute(
         text(
             f"INSERT INTO tasks ({cols}) VALUES ({binds}) "
             "ON CONFLICT (series_id, occurrence_index) DO NOTHING RETURNING id"
@@ -304,21 +304,21 @@ async def insert_task(session: AsyncSession, values: dict[str, Any]) -> bool:
 
 
 async def update_task(
-    session: AsyncSession, user_id: str, task_id: uuid.UUID, values: dict
+    conn: AsyncConnection, user_id: str, task_id: uuid.UUID, values: dict
 ) -> None:
     sets = ", ".join(f"{k} = :{k}" for k in values)
-    await session.execute(
+    await conn.execute(
         text(f"UPDATE tasks SET {sets} WHERE user_id = :_u AND id = :_id"),
         {**values, "_u": user_id, "_id": task_id},
     )
 
 
 async def replace_reminders(
-    session: AsyncSession, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    conn: AsyncConnection, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
 ) -> None:
-    await session.execute(text("DELETE FROM reminders WHERE task_id = :t"), {"t": task_id})
+    await conn.execute(text("DELETE FROM reminders WHERE task_id = :t"), {"t": task_id})
     if rows:
-        await session.execute(
+        await conn.execute(
             text(
                 "INSERT INTO reminders (id, task_id, user_id, position, before_minutes, at, "
                 "fire_at, state) VALUES (:id, :task_id, :user_id, :position, :before_minutes, "
@@ -328,18 +328,18 @@ async def replace_reminders(
         )
 
 
-async def cancel_pending_reminders(session: AsyncSession, task_id: uuid.UUID) -> None:
-    await session.execute(
+async def cancel_pending_reminders(conn: AsyncConnection, task_id: uuid.UUID) -> None:
+    await conn.execute(
         text("UPDATE reminders SET state = 'cancelled' WHERE task_id = :t AND state = 'pending'"),
         {"t": task_id},
     )
 
 
 async def restore_cancelled_reminders(
-    session: AsyncSession, task_id: uuid.UUID, now: datetime
+    conn: AsyncConnection, task_id: uuid.UUID, now: datetime
 ) -> None:
     """Reminders cancelled by a completion that was rolled back: the future ones return."""
-    await session.execute(
+    await conn.execute(
         text(
             "UPDATE reminders SET state = 'pending' WHERE task_id = :t AND state = 'cancelled' "
             "AND fire_at > :now"
@@ -348,15 +348,15 @@ async def restore_cancelled_reminders(
     )
 
 
-async def delete_tasks(session: AsyncSession, user_id: str, ids: Sequence[uuid.UUID]) -> None:
-    await session.execute(
+async def delete_tasks(conn: AsyncConnection, user_id: str, ids: Sequence[uuid.UUID]) -> None:
+    await conn.execute(
         text("DELETE FROM tasks WHERE user_id = :u AND id = ANY(:ids)"),
         {"u": user_id, "ids": list(ids)},
     )
 
 
-async def series_task_ids(session: AsyncSession, user_id: str, series_id: uuid.UUID) -> list:
-    rows = await session.execute(
+async def series_task_ids(conn: AsyncConnection, user_id: str, series_id: uuid.UUID) -> list:
+    rows = await conn.execute(
         text(
             "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s ORDER BY occurrence_index"
         ),
@@ -365,15 +365,15 @@ async def series_task_ids(session: AsyncSession, user_id: str, series_id: uuid.U
     return [r.id for r in rows]
 
 
-async def insert_series(session: AsyncSession, values: dict[str, Any]) -> None:
+async def insert_series(conn: AsyncConnection, values: dict[str, Any]) -> None:
     cols = ", ".join(values)
     binds = ", ".join(f":{k}" for k in values)
-    await session.execute(text(f"INSERT INTO series ({cols}) VALUES ({binds})"), values)
+    await conn.execute(text(f"INSERT INTO series ({cols}) VALUES ({binds})"), values)
 
 
-async def update_series(session: AsyncSession, user_id: str, series_id: uuid.UUID, values: dict):
+async def update_series(conn: AsyncConnection, user_id: str, series_id: uuid.UUID, values: dict):
     sets = ", ".join(f"{k} = :{k}" for k in values)
-    await session.execute(
+    await conn.execute(
         text(f"UPDATE series SET {sets}, updated_at = now() WHERE user_id = :_u AND id = :_id"),
         {**values, "_u": user_id, "_id": series_id},
     )

@@ -100,4 +100,4 @@ async def _missed(request: Request, user: str, last_event_id: str | None) -> lis
     except ValueError:
         return []  # not one of ours: nothing to replay
     async with request.app.state.uow_factory() as uow:
-        return await task_events_after(uow.session, user, after, REPLAY_LIMIT)
+        return await task_events_after(uow.conn, user, after, REPLAY_LIMIT)

@@ -114,7 +114,7 @@ class Relay:
 
     async def _publish_batch(self) -> int:
         async with self._uow_factory() as uow:
-            rows = await outbox.claim_unpublished(uow.session, self._batch)
+            rows = await outbox.claim_unpublished(uow.conn, self._batch)
             if not rows:
                 return 0
             client = await self._connect()
@@ -146,7 +146,7 @@ class Relay:
                 *(publish(key, seq) for key, seq in sequences.items()), return_exceptions=True
             )
             if sent:  # keep what did go out, even when other rows failed
-                await outbox.mark_published(uow.session, sent)
+                await outbox.mark_published(uow.conn, sent)
                 await uow.commit()
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):

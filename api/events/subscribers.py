@@ -69,7 +69,7 @@ def subscriptions_router(
 
     async def live(uow_factory: Callable[[], SqlUnitOfWork], event: Event) -> bool:
         async with uow_factory() as uow:
-            first = await first_delivery(uow.session, LIVE, event.event_id)
+            first = await first_delivery(uow.conn, LIVE, event.event_id)
             await uow.commit()
         if first:
             hub.publish(event)

@@ -13,7 +13,7 @@ from service import saga_steps
 from service.clock import FrozenClock
 from service.schemas import TaskCreate
 from service.tasks import create_task
-from store.database import create_engine, migrate, plain_url, session_factory
+from store.database import create_engine, migrate, plain_url
 from store.uow import SqlUnitOfWork
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
@@ -25,10 +25,9 @@ async def test_recording_the_next_occurrence_twice_creates_and_publishes_it_once
     url = await make_database("steps")
     await asyncio.to_thread(migrate, url)
     engine = create_engine(url, pool_size=2)
-    sessions = session_factory(engine)
 
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions, FrozenClock(NOW))
+        return SqlUnitOfWork(engine, FrozenClock(NOW))
 
     try:
         body = {"title": "water plants", "due_at": "2027-01-05T09:00:00Z"}

@@ -1,0 +1,88 @@
+"""What a unit of work costs the app per transaction: the Core connection it holds, against
+the ORM session it used to hold (SQLModel's AsyncSession), on the same pool and server.
+
+    .venv/bin/python bench/unit_of_work.py [--transactions 3000]
+
+Each transaction runs two one-row statements and commits, the shape of most use cases;
+the two kinds alternate in rounds so that machine noise hits both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bench._common import machine
+from store.database import create_engine
+from store.embedded_pg import ensure_database, start_embedded
+
+QUERY = text("SELECT 1 WHERE :x = 1")
+
+
+async def run(transactions: int, rounds: int) -> dict[str, list[float]]:
+    admin = start_embedded(Path(tempfile.mkdtemp(prefix="bench-uow-")) / "pg")
+    engine = create_engine(await ensure_database(admin, "bench_uow", fresh=True), pool_size=4)
+
+    async def with_session() -> None:
+        session = AsyncSession(engine, expire_on_commit=False)
+        try:
+            await session.execute(QUERY, {"x": 1})
+            await session.execute(QUERY, {"x": 1})
+            await session.commit()
+        finally:
+            await session.close()
+
+    async def with_connection() -> None:
+        conn = await engine.connect()
+        try:
+            await conn.execute(QUERY, {"x": 1})
+            await conn.execute(QUERY, {"x": 1})
+            await conn.commit()
+        finally:
+            await conn.close()
+
+    kinds = {"ORM session": with_session, "Core connection": with_connection}
+    per_round: dict[str, list[float]] = {name: [] for name in kinds}
+    try:
+        for _ in range(rounds):
+            for name, transaction in kinds.items():
+                began = time.perf_counter()
+                for _ in range(transactions // rounds):
+                    await transaction()
+                elapsed = time.perf_counter() - began
+                per_round[name].append(elapsed / (transactions // rounds) * 1e6)
+    finally:
+        await engine.dispose()
+    return per_round
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--transactions", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    per_round = asyncio.run(run(args.transactions, args.rounds))
+    print(f"### Unit of work, per transaction ({date.today().isoformat()})\n")
+    print(f"- command: `.venv/bin/python bench/unit_of_work.py --transactions {args.transactions}`")
+    print(f"- machine: {machine()}")
+    for name, values in per_round.items():
+        print(
+            f"- {name}: median {statistics.median(values):.0f} µs (rounds: "
+            + ", ".join(f"{v:.0f}" for v in values)
+            + ")"
+        )
+
+
+if __name__ == "__main__":
+    main()
