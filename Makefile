@@ -36,7 +36,7 @@ lint: $(STAMP)
 ## Every benchmark in turn (about 15 minutes; bench/api.py wants `apt-get install wrk`).
 bench: $(STAMP)
 	for b in recurrence api search mcp_overhead sidecar_actors sidecar_reminders \
-	         sidecar_workflows sidecar_pubsub saga reminders events; do \
+	         sidecar_workflows sidecar_pubsub saga reminders events unit_of_work; do \
 	    $(PY) bench/$$b.py || exit 1; done
 
 clean:
