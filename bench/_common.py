@@ -275,9 +275,7 @@ async def capture_task_query(url: str, user_id: str, query: Any) -> CapturedQuer
         seen.append((statement, parameters))
 
     try:
-        page = await list_tasks(
-            SqlUnitOfWork(engine, SystemClock()), user_id, query
-        )
+        page = await list_tasks(SqlUnitOfWork(engine, SystemClock()), user_id, query)
     finally:
         await engine.dispose()
     (sql, params), *rest = [s for s in seen if "FROM tasks t" in s[0]]

@@ -34,32 +34,26 @@ async def run(transactions: int, rounds: int) -> dict[str, list[float]]:
     admin = start_embedded(Path(tempfile.mkdtemp(prefix="bench-uow-")) / "pg")
     engine = create_engine(await ensure_database(admin, "bench_uow", fresh=True), pool_size=4)
 
-    async def with_session() -> None:
-        session = AsyncSession(engine, expire_on_commit=False)
+    async def transaction(open_unit) -> None:
+        unit = await open_unit()
         try:
-            await session.execute(QUERY, {"x": 1})
-            await session.execute(QUERY, {"x": 1})
-            await session.commit()
+            await unit.execute(QUERY, {"x": 1})
+            await unit.execute(QUERY, {"x": 1})
+            await unit.commit()
         finally:
-            await session.close()
+            await unit.close()
 
-    async def with_connection() -> None:
-        conn = await engine.connect()
-        try:
-            await conn.execute(QUERY, {"x": 1})
-            await conn.execute(QUERY, {"x": 1})
-            await conn.commit()
-        finally:
-            await conn.close()
+    async def session() -> AsyncSession:
+        return AsyncSession(engine, expire_on_commit=False)
 
-    kinds = {"ORM session": with_session, "Core connection": with_connection}
+    kinds = {"ORM session": session, "Core connection": engine.connect}
     per_round: dict[str, list[float]] = {name: [] for name in kinds}
     try:
         for _ in range(rounds):
-            for name, transaction in kinds.items():
+            for name, open_unit in kinds.items():
                 began = time.perf_counter()
                 for _ in range(transactions // rounds):
-                    await transaction()
+                    await transaction(open_unit)
                 elapsed = time.perf_counter() - began
                 per_round[name].append(elapsed / (transactions // rounds) * 1e6)
     finally:

@@ -89,16 +89,22 @@ async def test_a_malformed_event_is_dropped(client, body: bytes) -> None:
     assert r.json() == {"status": "DROP"}
 
 
-async def test_a_redelivered_event_is_handled_once(client, database: str) -> None:
+async def delivered(client, user: str, title: str, times: int) -> TaskCreated:
+    """A task.created event for `user`, POSTed `times` times as the sidecar would."""
     event = TaskCreated(
         occurred_at=datetime(2027, 1, 4, tzinfo=UTC),
-        user_id="redo",
+        user_id=user,
         task_id=uuid.uuid4(),
-        data={"title": "twice"},
+        data={"title": title},
     )
-    for _ in range(3):
+    for _ in range(times):
         r = await client.post("/events/task-events", content=cloudevent(event))
         assert r.json() == {"status": "SUCCESS"}
+    return event
+
+
+async def test_a_redelivered_event_is_handled_once(client, database: str) -> None:
+    event = await delivered(client, "redo", "twice", times=3)
     for table in ("audit_log", "notifications"):
         sql = f"SELECT count(*) FROM {table} WHERE event_id = $1"
         assert await count(database, sql, event.event_id) == 1
@@ -201,15 +207,7 @@ async def test_a_delivery_to_a_private_address_is_refused_once_and_never_sent(
             receiver.url,
             "s" * 16,
         )
-        event = TaskCreated(
-            occurred_at=datetime(2027, 1, 4, tzinfo=UTC),
-            user_id="turned",
-            task_id=uuid.uuid4(),
-            data={"title": "ping"},
-        )
-        for _ in range(2):
-            r = await client.post("/events/task-events", content=cloudevent(event))
-            assert r.json() == {"status": "SUCCESS"}
+        event = await delivered(client, "turned", "ping", times=2)
         delivery = await conn.fetchrow(
             "SELECT attempts, last_status, delivered_at FROM webhook_deliveries "
             "WHERE event_id = $1",
