@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -13,6 +14,7 @@ from api import problems
 from api.dapr_parts import DaprParts
 from api.events import EventsRuntime
 from api.events.scheduling import reminder_scheduler
+from api.housekeeping import Housekeeping
 from api.mcp import McpEndpoint
 from api.routes import health, operations, tags, tasks
 from service.clock import Clock, SystemClock
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.engine = engine
         app.state.uow_factory = lambda: SqlUnitOfWork(engine, clock, on_commit=events.wake)
         app.state.completions = InProcessCompletions(app.state.uow_factory)
+        housekeeping.start(app.state.uow_factory)
         try:
             async with mcp.sessions.run():  # mounted apps' lifespans never run on their own
                 # beside a Dapr sidecar: actors, the completion saga, the outbox relay
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     if dapr is not None:
                         await dapr.stop()
         finally:
+            await housekeeping.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    housekeeping = Housekeeping(timedelta(seconds=settings.housekeeping_interval_s))
     scheduler = reminder_scheduler(lambda: dapr.proxies) if settings.dapr_enabled else None
     events = EventsRuntime(
         settings.pubsub_name,

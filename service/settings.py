@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Webhooks may reach loopback and private networks: for local development and tests
     # only (see service.webhook_targets); `tickler dev` turns it on.
     webhook_private_targets: bool = False
+    # how often each replica prunes published events, consumers' processed events, old
+    # idempotency keys and settled webhook deliveries (service.retention)
+    housekeeping_interval_s: float = Field(3600.0, gt=0)
     # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
     # alone: no actors, workflows or pub/sub, and completion runs in-process.
     dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")

@@ -194,6 +194,7 @@ class IdempotentResult(SQLModel, table=True):
     """The first result of a request made with an idempotency key, replayed on retries."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created_at", "created_at"),)
 
     user_id: str = Field(sa_column=Column(Text, primary_key=True))
     key: str = Field(sa_column=Column(Text, primary_key=True))
@@ -207,6 +208,7 @@ class ProcessedEvent(SQLModel, table=True):
     Written in the same transaction as the consumer's effect."""
 
     __tablename__ = "processed_events"
+    __table_args__ = (Index("ix_processed_events_processed_at", "processed_at"),)
 
     consumer: str = Field(sa_column=Column(Text, primary_key=True))
     event_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
