@@ -12,10 +12,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine  # noqa: E402
+import asyncpg  # noqa: E402
+
+from bench._common import (  # noqa: E402
+    machine,
+    postmaster_pid,
+    process_cpu,
+    server_tree_cpu,
+)
 from store.database import migrate, plain_url  # noqa: E402
 from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
 from tests.harness import DaprPair  # noqa: E402
+from tests.integration.stack import app_pair  # noqa: E402
 
 __all__ = ["SECRET", "machine", "start_stack"]
 
@@ -28,52 +36,24 @@ def start_stack(name: str) -> tuple[DaprPair, str]:
     admin = os.environ.get("DATABASE_URL") or start_embedded(work / "pg")
     url = asyncio.run(ensure_database(admin, f"bench_{name}", fresh=True))
     migrate(url)
-    pair = DaprPair(
-        app_target="api.main:app_from_env",
-        factory=True,
-        resources_path=ROOT / "components" / "local",
-        workdir=work,
-        extra_env={
-            "DATABASE_URL": url,
-            "TICKLER_DAPR_DATABASE_URL": plain_url(url),
-            "TICKLER_JWT_SECRET": SECRET,
-            "TICKLER_ENV": "test",
-        },
-    )
+    pair = app_pair(url, SECRET, ROOT / "components" / "local", work)
     pair.start()
     return pair, url
 
 
 class CpuMeter:
-    """CPU seconds spent by the app, the sidecar and PostgreSQL (postmaster and backends)
-    between `start()` and `stop()`: where a run's cycles went."""
+    """CPU seconds spent by the app, the sidecar and the PostgreSQL server (postmaster and
+    backends, when it runs on this machine) between `start()` and `stop()`."""
 
-    def __init__(self, pair: DaprPair) -> None:
-        import psutil
-
-        pg_dir = str(pair.workdir / "pg")
-        self._psutil = psutil
-        self._roots = {
-            "app": psutil.Process(pair.app.popen.pid),
-            "sidecar": psutil.Process(pair.sidecar.popen.pid),
-        }
-        for proc in psutil.process_iter(["cmdline"]):
-            if pg_dir in " ".join(proc.info["cmdline"] or []):
-                self._roots["postgres"] = proc
-                break
+    def __init__(self, pair: DaprPair, database_url: str) -> None:
+        self._processes = {"app": pair.app.popen.pid, "sidecar": pair.sidecar.popen.pid}
+        self._postmaster = asyncio.run(postmaster_pid(plain_url(database_url)))
         self._start: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
-        totals = {}
-        for name, root in self._roots.items():
-            total = 0.0
-            for proc in [root, *root.children(recursive=True)]:
-                try:
-                    t = proc.cpu_times()
-                except self._psutil.NoSuchProcess:
-                    continue
-                total += t.user + t.system + t.children_user + t.children_system
-            totals[name] = total
+        totals = {name: process_cpu(pid) for name, pid in self._processes.items()}
+        if self._postmaster is not None:
+            totals["postgres"] = server_tree_cpu(self._postmaster)
         return totals
 
     def start(self) -> None:
@@ -88,8 +68,6 @@ async def drained(database_url: str, patience: float = 300.0) -> None:
     """Wait until every outbox event is published and every subscription has handled every
     message (the dev sidecar's PostgreSQL pub/sub): a measurement that starts earlier pays
     for the setup's event backlog."""
-    import asyncpg
-
     query = """
         SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL)
              + (SELECT count(*) FROM dapr_pubsub_messages m

@@ -27,15 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.auth import issue_token  # noqa: E402
+from bench._common import percentile  # noqa: E402
 from bench._stack import SECRET, start_stack  # noqa: E402
 from tests.harness import eventually  # noqa: E402
 
 CONCURRENCY = 16
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def client(base: str, user: str) -> httpx.AsyncClient:

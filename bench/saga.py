@@ -25,12 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.auth import issue_token  # noqa: E402
+from bench._common import percentile  # noqa: E402
 from bench._stack import SECRET, CpuMeter, drained, machine, start_stack  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def run(
@@ -88,7 +84,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=10)
     args = parser.parse_args()
     pair, database_url = start_stack("saga")
-    meter = CpuMeter(pair)
+    meter = CpuMeter(pair, database_url)
     try:
         elapsed, lat = asyncio.run(
             run(

@@ -27,13 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import percentile  # noqa: E402
 from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
 from tests.integration.sidecar.actor_pair import actor_pair, proxy, release_sdk  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def caller(

@@ -35,6 +35,8 @@ from fastapi import FastAPI, Request
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import percentile  # noqa: E402
+
 app = FastAPI()
 dapr_app = DaprApp(app)
 _latencies: dict[str, list[float]] = {}
@@ -55,11 +57,6 @@ async def on_event(request: Request) -> dict[str, str]:
     data = (await request.json())["data"]
     _latencies.setdefault(data["run"], []).append(time.time() - data["sent"])
     return {"status": "SUCCESS"}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _publish(stub, run: str, topic: str = "bench") -> None:

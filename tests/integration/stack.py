@@ -71,6 +71,33 @@ def kafka_resources(workdir: Path, brokers: str) -> Path:
     return resources
 
 
+def app_pair(
+    database_url: str,
+    jwt_secret: str,
+    resources_path: Path,
+    workdir: Path,
+    *,
+    runtime: str = "dev",
+    **env: str,
+) -> DaprPair:
+    """The app (uvicorn, as `tickler dev` starts it) and its sidecar on `database_url`;
+    `env`: more of the app's environment."""
+    return DaprPair(
+        app_target="api.main:app_from_env",
+        factory=True,
+        resources_path=resources_path,
+        workdir=workdir,
+        runtime=runtime,
+        extra_env={
+            "DATABASE_URL": database_url,
+            "TICKLER_DAPR_DATABASE_URL": plain_url(database_url),
+            "TICKLER_JWT_SECRET": jwt_secret,
+            "TICKLER_ENV": "test",
+            **env,
+        },
+    )
+
+
 def stack_fixture(
     name: str, resources: Callable[[Path], Path] | None = None
 ) -> Callable[..., AsyncIterator[Stack]]:
@@ -90,19 +117,13 @@ def stack_fixture(
             resources_path = kafka_resources(workdir, broker.address)
         else:
             resources_path = ROOT / "components" / "local"
-        pair = DaprPair(
-            app_target="api.main:app_from_env",
-            factory=True,
-            resources_path=resources_path,
-            workdir=workdir,
+        pair = app_pair(
+            url,
+            SECRET,
+            resources_path,
+            workdir,
             runtime=runtime,
-            extra_env={
-                "DATABASE_URL": url,
-                "TICKLER_DAPR_DATABASE_URL": plain_url(url),
-                "TICKLER_JWT_SECRET": SECRET,
-                "TICKLER_ENV": "test",
-                "TICKLER_WEBHOOK_PRIVATE_TARGETS": "true",  # the receivers run on loopback
-            },
+            TICKLER_WEBHOOK_PRIVATE_TARGETS="true",  # the receivers run on loopback
         )
         await asyncio.to_thread(pair.start)
         try:
