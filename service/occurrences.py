@@ -150,7 +150,7 @@ async def create_occurrence(
         },
     )
     if not created:  # a concurrent or earlier run made it already
-        return await repo.occurrence_id(uow.conn, user_id, row["series_id"], index)
+        return await repo.stored_occurrence_id(uow.conn, user_id, row["series_id"], index)
     tag_ids = await repo.tag_ids(uow.conn, user_id, row["tags"])
     await repo.set_task_tags(uow.conn, new_id, list(tag_ids.values()))
     await repo.replace_reminders(uow.conn, user_id, new_id, _carried_reminders(row, due_at))

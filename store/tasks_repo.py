@@ -233,9 +233,11 @@ async def next_in_series(
     ).scalar()
 
 
-async def occurrence_id(
+async def stored_occurrence_id(
     conn: AsyncConnection, user_id: str, series_id: uuid.UUID, index: int
 ) -> uuid.UUID:
+    """The id the series' occurrence `index` is stored under: the derived one
+    (domain.tasks.occurrence_id), or whatever a row made before ids were derived has."""
     return (
         await conn.execute(
             text(
