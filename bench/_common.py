@@ -35,15 +35,16 @@ DEFAULT_DATA_DIR = ROOT / "bench" / "out" / "pg"
 # -- database --------------------------------------------------------------------------------
 
 
-async def bench_database(data_dir: Path, name: str, *, fresh: bool) -> str:
-    """A migrated database `name` on DATABASE_URL's server, or on an embedded server whose
-    files persist in `data_dir`; returns its postgresql:// URI."""
+async def bench_database(data_dir: Path, name: str, *, fresh: bool, migrated: bool = True) -> str:
+    """A database `name` (with the app's schema when `migrated`) on DATABASE_URL's server, or
+    on an embedded server whose files persist in `data_dir`; returns its postgresql:// URI."""
     from store.database import migrate
     from store.embedded_pg import ensure_database, start_embedded
 
     admin = os.environ.get("DATABASE_URL") or start_embedded(data_dir)
     url = await ensure_database(admin, name, fresh=fresh)
-    await asyncio.to_thread(migrate, url)
+    if migrated:
+        await asyncio.to_thread(migrate, url)
     return url
 
 

@@ -4,7 +4,6 @@ on DATABASE_URL's server), the dev sidecar and the app, as `make dev` runs them.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -15,13 +14,13 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from bench._common import (  # noqa: E402
+    bench_database,
     machine,
     postmaster_pid,
     process_cpu,
     server_tree_cpu,
 )
-from store.database import migrate, plain_url  # noqa: E402
-from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
+from store.database import plain_url  # noqa: E402
 from tests.harness import DaprPair  # noqa: E402
 from tests.integration.stack import app_pair  # noqa: E402
 
@@ -33,9 +32,7 @@ SECRET = "bench-secret-0123456789abcdefghijklmnop"
 def start_stack(name: str) -> tuple[DaprPair, str]:
     """Started pair and its database URL; the caller stops the pair."""
     work = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(work / "pg")
-    url = asyncio.run(ensure_database(admin, f"bench_{name}", fresh=True))
-    migrate(url)
+    url = asyncio.run(bench_database(work / "pg", f"bench_{name}", fresh=True))
     pair = app_pair(url, SECRET, ROOT / "components" / "local", work)
     pair.start()
     return pair, url

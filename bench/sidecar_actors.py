@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -27,8 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import percentile  # noqa: E402
-from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
+from bench._common import bench_database, percentile  # noqa: E402
 from tests.integration.sidecar.actor_pair import actor_pair, proxy, release_sdk  # noqa: E402
 
 
@@ -75,8 +73,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-actors-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(workdir / "pg")
-    database = await ensure_database(admin, "bench_actors", fresh=True)
+    database = await bench_database(workdir / "pg", "bench_actors", fresh=True, migrated=False)
     pair = actor_pair(workdir, database, "dev")
     pair.start()
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from fastapi import FastAPI, Request
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import percentile  # noqa: E402
+from bench._common import bench_database, percentile  # noqa: E402
 
 app = FastAPI()
 dapr_app = DaprApp(app)
@@ -150,13 +149,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
 
-    from store.embedded_pg import ensure_database, start_embedded
     from tests.harness import DaprPair
     from tests.integration.sidecar.pubsub_harness import write_component
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pubsub-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(workdir / "pg")
-    database = await ensure_database(admin, f"bench_pubsub_{uuid.uuid4().hex[:8]}", fresh=True)
+    name = f"bench_pubsub_{uuid.uuid4().hex[:8]}"
+    database = await bench_database(workdir / "pg", name, fresh=True, migrated=False)
     resources = write_component(
         workdir / "resources", "pubsub.postgresql", {"connectionString": database}
     )

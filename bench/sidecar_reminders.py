@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import sys
 import tempfile
 import time
@@ -34,8 +33,7 @@ from dapr.serializers import DefaultJSONSerializer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import percentile  # noqa: E402
-from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
+from bench._common import bench_database, percentile  # noqa: E402
 from tests.harness import wait_until  # noqa: E402
 from tests.integration.sidecar.actor_pair import actor_pair, events, release_sdk  # noqa: E402
 
@@ -70,8 +68,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-reminders-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(workdir / "pg")
-    database = await ensure_database(admin, "bench_reminders", fresh=True)
+    database = await bench_database(workdir / "pg", "bench_reminders", fresh=True, migrated=False)
     pair = actor_pair(workdir, database, "dev")
     pair.start()
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -25,17 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from store.embedded_pg import ensure_database, start_embedded  # noqa: E402
+from bench._common import bench_database, process_cpu  # noqa: E402
 from tests.integration.sidecar.apps import workflows_app as app  # noqa: E402
 from tests.integration.sidecar.workflow_pair import client_for, workflow_pair  # noqa: E402
 
 ACTIVITIES = 5
-
-
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU of a process so far (Linux), to compare runs on a busy machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drive(pair, total: int, in_flight: int) -> tuple[float, list[float]]:
@@ -78,15 +71,15 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-wf-"))
-    admin = os.environ.get("DATABASE_URL") or start_embedded(workdir / "pg")
-    database = asyncio.run(ensure_database(admin, f"bench_wf_{uuid.uuid4().hex[:8]}", fresh=True))
+    name = f"bench_wf_{uuid.uuid4().hex[:8]}"
+    database = asyncio.run(bench_database(workdir / "pg", name, fresh=True, migrated=False))
     pair = workflow_pair(workdir, database, "dev").start()
     try:
         drive(pair, args.warmup, args.in_flight)
         procs = {"sidecar": pair.sidecar.popen.pid, "app": pair.app.popen.pid}
-        cpu_before = {name: cpu_seconds(pid) for name, pid in procs.items()}
+        cpu_before = {name: process_cpu(pid) for name, pid in procs.items()}
         elapsed, latencies = drive(pair, args.workflows, args.in_flight)
-        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in procs.items()}
+        cpu = {name: process_cpu(pid) - cpu_before[name] for name, pid in procs.items()}
         _, unloaded = drive(pair, 50, 1)
     finally:
         pair.stop()

@@ -23,16 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bench._common import machine
+from bench._common import bench_database, machine
 from store.database import create_engine
-from store.embedded_pg import ensure_database, start_embedded
 
 QUERY = text("SELECT 1 WHERE :x = 1")
 
 
 async def run(transactions: int, rounds: int) -> dict[str, list[float]]:
-    admin = start_embedded(Path(tempfile.mkdtemp(prefix="bench-uow-")) / "pg")
-    engine = create_engine(await ensure_database(admin, "bench_uow", fresh=True), pool_size=4)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-uow-")) / "pg"
+    url = await bench_database(data_dir, "bench_uow", fresh=True, migrated=False)
+    engine = create_engine(url, pool_size=4)
 
     async def transaction(open_unit) -> None:
         unit = await open_unit()
