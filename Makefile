@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: dev test unit lint install bench clean
+.PHONY: dev broker test unit lint install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start embedded PostgreSQL, the dev sidecar and the app; prints URLs and a dev token.
+## Start embedded PostgreSQL, a Kafka-wire broker (Tansu), the dev sidecar and the app;
+## prints URLs, the run's sidecar-app tokens and a dev token.
 dev: $(STAMP)
 	$(VENV)/bin/tickler dev
+
+## The broker alone on 127.0.0.1:9092, for `dapr run -f .` (memory only).
+broker: $(STAMP)
+	$(VENV)/bin/tickler broker
 
 ## The whole suite: lint, fast domain unit tests, then integration and end-to-end tests.
 test: $(STAMP)

@@ -6,6 +6,10 @@ schedule derived from it; the actor runtime saves its state changes at the end o
 turn, so a failed turn leaves none. A fire marks the reminder sent and records `reminder.due` in one
 transaction, conditional on (reminder id, fire_at) still being pending, so a duplicate
 delivery, a snooze or a closed task can never make a reminder go out twice or at all.
+
+The durable reminder lives in daprd's Scheduler, apart from all of that, and can be lost
+with it; `sync_all` re-registers it unconditionally, and the periodic reconcile
+(`actors.reconcile`) calls `sync_all` for every user with pending reminders.
 """
 
 from __future__ import annotations
@@ -67,8 +71,11 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         return {"pending": len(pending)}
 
     async def sync_all(self) -> dict:
+        """Reload the whole schedule from PostgreSQL and register its reminder even when
+        `armed_at` says it is there: the Scheduler may have lost it, which nothing here
+        can see."""
         pending = await self._reload_all()
-        await self._arm(pending)
+        await self._arm(pending, force=True)
         return {"pending": len(pending)}
 
     async def snooze(self, data: dict) -> dict:
@@ -101,13 +108,21 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         )
         return result.model_dump(mode="json")
 
-    async def _arm(self, pending: dict[str, dict]) -> None:
-        """One durable reminder at the earliest fire time (or none when nothing is pending)."""
+    async def _arm(
+        self, pending: dict[str, dict], *, force: bool = False, after: str | None = None
+    ) -> None:
+        """One durable reminder at the earliest fire time (or none when nothing is pending).
+
+        `force` registers it even when `armed_at` says it is armed already. `after` (a
+        stamp) leaves out what fell due by then: a reminder armed in the past fires again
+        at once, so re-arming for an entry whose recording just failed would loop as fast
+        as the failures come; those wait for the retry timer instead."""
         _, armed = await self._state_manager.try_get_state(ARMED)
         # stamps compare as strings, so a schedule of thousands parses one time, not all
-        first = min((e["fire_at"] for e in pending.values()), default=None)
+        times = (e["fire_at"] for e in pending.values())
+        first = min((t for t in times if after is None or t > after), default=None)
         earliest = instant(first) if first is not None else None
-        if earliest is not None and armed is not None and earliest == instant(armed):
+        if not force and earliest is not None and armed is not None and earliest == instant(armed):
             return
         if earliest is None:
             if armed is not None:
@@ -131,6 +146,19 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
             await self._fire_due()
 
     async def _fire_due(self) -> None:
+        """Record every reminder that is due. One that cannot be recorded (the database is
+        away) stays pending for the retry timer; so does the whole fire when the schedule
+        itself cannot be read, armed or saved."""
+        try:
+            failed = await self._record_due()
+        except Exception:
+            await self._retry_later()
+            raise
+        if failed:
+            await self._retry_later()
+
+    async def _record_due(self) -> bool:
+        """Record what is due and re-arm for what is not; True when a recording failed."""
         pending = await self._pending()
         now = stamp(self.deps.clock.now())
         due = sorted((e for e in pending.values() if e["fire_at"] <= now), key=_fire_at)
@@ -149,10 +177,16 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
                 continue
             pending.pop(entry["reminder_id"], None)
         await self._state_manager.set_state(PENDING, pending)
-        await self._state_manager.try_remove_state(ARMED)
-        if failed:
-            await self.register_timer(RETRY, self._retry, None, self.deps.retry_delay, timedelta(0))
-        await self._arm(pending)
+        await self._state_manager.try_remove_state(ARMED)  # the reminder that fired is spent
+        await self._arm(pending, after=now)
+        return failed
+
+    async def _retry_later(self) -> None:
+        """One more try in `retry_delay`, on a timer of period zero, which daprd reads as
+        fire once (pkg/actors/api/period.go, HasRepeats). Each failed try registers the
+        next, under the same name, so an outage costs one try per `retry_delay`. A timer
+        dies with the actor; the periodic reconcile re-arms what it leaves behind."""
+        await self.register_timer(RETRY, self._retry, None, self.deps.retry_delay, timedelta(0))
 
     async def _retry(self, _: object) -> None:
         await self._fire_due()

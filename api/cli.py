@@ -1,16 +1,19 @@
-"""The `tickler` command: dev, serve, migrate, token, sidecar, mcp."""
+"""The `tickler` command: dev, broker, serve, migrate, token, sidecar, mcp."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from api.dev_broker import DEFAULT_PORT as DEFAULT_BROKER_PORT
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,13 +73,101 @@ def cmd_mcp(args: argparse.Namespace, settings: Settings) -> int:
     return run_stdio(settings, resolve_database(settings))
 
 
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    """Tansu alone, for `dapr run -f .` on a machine without a Kafka of its own."""
+    from api.dev_broker import Broker, BrokerError
+
+    try:
+        broker = Broker(args.port).start()
+    except BrokerError as exc:
+        raise SystemExit(f"tickler broker: {exc}") from None
+    print(
+        f"Kafka-wire broker (Tansu, memory only) on {broker.address}; Ctrl-C stops it and "
+        f"loses the events it holds.",
+        flush=True,
+    )
+    try:
+        stopped = supervise([broker.process])
+    finally:
+        broker.stop()
+    print("stopped broker", flush=True)
+    return 0 if stopped else 1
+
+
+def supervise(children: list[subprocess.Popen]) -> bool:
+    """Wait for SIGINT/SIGTERM (True) or for a child to exit on its own (False)."""
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping and all(c.poll() is None for c in children):
+        time.sleep(0.2)  # a supervisor loop: waiting on signals or child exits
+    return stopping
+
+
+def stop_in_order(children: list[tuple[str, subprocess.Popen]]) -> None:
+    """SIGTERM each child and wait for it before the next: the app drains into the sidecar,
+    the sidecar into the broker."""
+    for name, child in children:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        print(f"stopped {name}", flush=True)
+
+
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    """Embedded PostgreSQL + dev sidecar + app, supervised; Ctrl-C stops all three."""
+    """Embedded PostgreSQL + a Kafka-wire broker + dev sidecar + app, supervised; Ctrl-C
+    stops the app, the sidecar, the broker and PostgreSQL, in that order."""
+    from api.dev_broker import LOCAL_COMPONENTS, Broker, BrokerError, local_resources
+
+    broker = Broker(args.broker_port) if args.pubsub == "kafka" else None
+    if broker is None:
+        resources = ROOT / "components" / "dev-postgres-pubsub"
+    elif args.broker_port == DEFAULT_BROKER_PORT:
+        resources = LOCAL_COMPONENTS  # the very files `dapr run -f .` loads
+    else:
+        resources = local_resources(settings.data_dir / "resources", broker.address)
+    if broker is None:
+        return _run_app_and_sidecar(args, settings, resources, "PostgreSQL (dev sidecar only)")
+    try:
+        broker.start()  # first: a taken port fails before anything else starts
+    except BrokerError as exc:
+        raise SystemExit(f"tickler dev: {exc}") from None
+    try:
+        pubsub = f"Kafka {broker.address} (Tansu, memory only)"
+        return _run_app_and_sidecar(args, settings, resources, pubsub, watch=[broker.process])
+    finally:
+        # last: the app's relay and the sidecar's producer publish into it until they stop
+        broker.stop()
+        print("stopped broker", flush=True)
+
+
+def _run_app_and_sidecar(
+    args: argparse.Namespace,
+    settings: Settings,
+    resources: Path,
+    pubsub: str,
+    watch: Sequence[subprocess.Popen] = (),
+) -> int:
+    """Start the sidecar and the app, and supervise them and `watch`: when one exits, or on
+    Ctrl-C, stop the app, then the sidecar."""
     from api.auth import issue_token
     from store.database import migrate, plain_url
 
     url = resolve_database(settings)
     migrate(url)
+    # Per run, as daprd takes them: the sidecar sends APP_API_TOKEN on every call to the
+    # app, which refuses its callback routes without it; the app's SDK sends DAPR_API_TOKEN,
+    # which the sidecar requires on every API call.
+    app_token, api_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     env = dict(os.environ)
     env.update(
         DATABASE_URL=url,
@@ -84,9 +175,13 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         DAPR_HTTP_PORT=str(args.dapr_http_port),
         DAPR_GRPC_PORT=str(args.dapr_grpc_port),
         DAPR_RUNTIME_HOST="127.0.0.1",
+        APP_API_TOKEN=app_token,
+        DAPR_API_TOKEN=api_token,
     )
     # a developer's webhook receiver usually runs on this machine
     env.setdefault("TICKLER_WEBHOOK_PRIVATE_TARGETS", "true")
+    # Sessions of their own, so the terminal's Ctrl-C reaches only this supervisor, which
+    # stops them in order.
     sidecar = subprocess.Popen(
         [
             sys.executable,
@@ -101,9 +196,10 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
             "--dapr-grpc-port",
             str(args.dapr_grpc_port),
             "--resources-path",
-            str(ROOT / "components" / "local"),
+            str(resources),
         ],
         env=env,
+        start_new_session=True,
     )
     app = subprocess.Popen(
         [
@@ -119,6 +215,7 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         ],
         env=env,
         cwd=ROOT,
+        start_new_session=True,
     )
     token = issue_token(settings.jwt_secret.get_secret_value(), args.user)
     base = f"http://{args.host}:{args.port}"
@@ -126,45 +223,49 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
         f"\nTickler is starting:\n"
         f"  API      {base}/v1/tasks\n  Docs     {base}/docs\n  MCP      {base}/mcp\n"
         f"  Sidecar  http://127.0.0.1:{args.dapr_http_port} (gRPC {args.dapr_grpc_port})\n"
+        f"  Pub/sub  {pubsub}\n"
         f"  Data     {settings.data_dir.resolve()}\n\n"
+        f"Sidecar-app tokens for this run:\n"
+        f"  APP_API_TOKEN   {app_token}\n  DAPR_API_TOKEN  {api_token}\n\n"
         f"Dev token for user '{args.user}':\n  {token}\n\n"
         f"  curl -H 'Authorization: Bearer {token[:16]}...' {base}/v1/tasks\n",
         flush=True,
     )
-    children = [app, sidecar]
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    while not stopping and all(c.poll() is None for c in children):
-        time.sleep(0.2)  # a supervisor loop: waiting on signals or child exits
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    print("stopped app, sidecar and PostgreSQL")
-    return 0 if stopping else 1
+    children = [("app", app), ("sidecar", sidecar)]
+    stopped = supervise([*(child for _, child in children), *watch])
+    stop_in_order(children)
+    return 0 if stopped else 1
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tickler", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    dev = sub.add_parser("dev", help="run PostgreSQL, the dev sidecar and the app")
+    dev = sub.add_parser("dev", help="run PostgreSQL, a broker, the dev sidecar and the app")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--dapr-http-port", type=int, default=3500)
     dev.add_argument("--dapr-grpc-port", type=int, default=50001)
     dev.add_argument("--user", default="dev", help="user id of the printed dev token")
+    dev.add_argument(
+        "--broker-port",
+        type=int,
+        default=DEFAULT_BROKER_PORT,
+        help="port of the Kafka-wire broker it starts (components/local names 9092)",
+    )
+    dev.add_argument(
+        "--pubsub",
+        choices=["kafka", "postgres"],
+        default="kafka",
+        help="postgres: the dev sidecar's own transport (components/dev-postgres-pubsub)",
+    )
     dev.set_defaults(func=cmd_dev)
+
+    broker = sub.add_parser(
+        "broker", help="run the Kafka-wire broker alone (Tansu, memory only), for dapr run"
+    )
+    broker.add_argument("--port", type=int, default=DEFAULT_BROKER_PORT)
+    broker.set_defaults(func=cmd_broker)
 
     serve = sub.add_parser("serve", help="run the API (DATABASE_URL or embedded PostgreSQL)")
     serve.add_argument("--host", default="127.0.0.1")

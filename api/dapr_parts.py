@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
 
 from actors.dapr_http import KeepAliveActorClient, KeepAliveProxyFactory
 from actors.deps import ActorDeps
+from actors.reconcile import ReminderReconciler
 from actors.recurring_task import RecurringTaskActor
 from actors.reminder_schedule import ReminderScheduleActor
 from actors.serializer import SERIALIZER
@@ -32,6 +34,7 @@ class DaprParts:
         self.actors = DaprActor(app)  # adds /dapr/config and the actor callback routes
         self.sagas: Sagas | None = None
         self.proxies: KeepAliveProxyFactory | None = None
+        self.reconciler: ReminderReconciler | None = None
 
     async def start(self, uow_factory: Callable[[], SqlUnitOfWork]) -> Sagas:
         # the SDK's HTTP clients wait for the sidecar when built: build them off the loop
@@ -43,7 +46,12 @@ class DaprParts:
         async def start_skip(user_id: str, task_id: str) -> None:
             await sagas.start(user_id, uuid.UUID(task_id), Status.SKIPPED)
 
-        deps = ActorDeps(uow_factory=uow_factory, clock=self.clock, start_skip=start_skip)
+        deps = ActorDeps(
+            uow_factory=uow_factory,
+            clock=self.clock,
+            start_skip=start_skip,
+            retry_delay=timedelta(seconds=self.settings.reminder_retry_delay_s),
+        )
         for actor in (RecurringTaskActor, ReminderScheduleActor):
             await self.actors.register_actor(
                 actor,
@@ -53,8 +61,18 @@ class DaprParts:
                 state_serializer=SERIALIZER,
             )
         await sagas.start_worker()
+        self.reconciler = ReminderReconciler(
+            timedelta(seconds=self.settings.reminder_reconcile_interval_s),
+            self.settings.database_url,
+            uow_factory,
+            self.proxies,
+            concurrency=self.settings.reminder_reconcile_concurrency,
+        )
+        self.reconciler.start()
         return sagas
 
     async def stop(self) -> None:
+        if self.reconciler is not None:
+            await self.reconciler.stop()
         if self.sagas is not None:
             await self.sagas.stop()

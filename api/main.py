@@ -61,8 +61,10 @@ class _TooLarge(Exception):
 
 
 class AppToken:
-    """With APP_API_TOKEN set, only the sidecar may call the Dapr callback routes: it sends
-    the token as `dapr-api-token` (daprd and our dev sidecar alike)."""
+    """With APP_API_TOKEN set, only the sidecar may call the Dapr callback routes (actor
+    methods, reminders, timers, subscriptions and the events they deliver): it sends the
+    token as `dapr-api-token` (daprd and our dev sidecar alike). `tickler dev` and the chart
+    always set it; production refuses to start without it (service.settings)."""
 
     PREFIXES = ("/dapr/", "/actors/", "/events/")
 
@@ -140,7 +142,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # after our own routes, so that our /healthz wins over the actor extension's
     dapr = DaprParts(app, settings, clock) if settings.dapr_enabled else None
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    if settings.app_api_token is not None:
+    # An empty APP_API_TOKEN is no token, as daprd reads it: it sends no header then.
+    if settings.app_api_token is not None and settings.app_api_token.get_secret_value():
         app.add_middleware(AppToken, token=settings.app_api_token.get_secret_value())
     return app
 

@@ -18,6 +18,7 @@ from domain.errors import (
     ValidationFailed,
     VersionMismatch,
 )
+from service.completion import DependencyUnavailable
 
 PROBLEM = "application/problem+json"
 _STATUS: dict[type[DomainError], int] = {
@@ -26,6 +27,7 @@ _STATUS: dict[type[DomainError], int] = {
     VersionMismatch: 412,
     Conflict: 409,
     CompletionFailed: 503,
+    DependencyUnavailable: 503,
 }
 
 
@@ -80,7 +82,12 @@ def install(app: FastAPI) -> None:
         errors = None
         if isinstance(exc, ValidationFailed):
             errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-        return problem(status, exc.title, str(exc), errors, instance=request.url.path)
+        headers = None
+        if isinstance(exc, DependencyUnavailable):
+            # answered, not raised: the client keeps its connection (an unhandled error
+            # ends in a 500 after which uvicorn closes it)
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        return problem(status, exc.title, str(exc), errors, headers, request.url.path)
 
     @app.exception_handler(AuthError)
     async def unauthorized(request: Request, exc: AuthError) -> JSONResponse:

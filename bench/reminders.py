@@ -56,9 +56,9 @@ async def seed(url: str, users: int, per_user: int, start: datetime, window: flo
         await conn.close()
 
 
-async def sync_all(http_port: int, users: int) -> None:
+async def sync_all(http_port: int, users: int, headers: dict[str, str]) -> None:
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as c:
+    async with httpx.AsyncClient(limits=limits, timeout=60, headers=headers) as c:
         sem = asyncio.Semaphore(50)
 
         async def one(u: int) -> None:
@@ -101,7 +101,7 @@ def main() -> None:
         start = datetime.now(UTC) + timedelta(seconds=args.lead)
         asyncio.run(seed(plain_url(url), args.users, args.per_user, start, args.window))
         began = time.perf_counter()
-        asyncio.run(sync_all(pair.http_port, args.users))
+        asyncio.run(sync_all(pair.http_port, args.users, pair.sidecar_headers))
         synced = time.perf_counter() - began
         if datetime.now(UTC) > start:
             raise SystemExit(f"syncing took {synced:.0f} s, past the window; raise --lead")

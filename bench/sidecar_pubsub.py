@@ -1,11 +1,14 @@
-"""Pub/sub through the dev sidecar on the PostgreSQL transport: publish throughput and
-publish-to-delivery latency.
+"""Pub/sub through the dev sidecar: publish throughput and publish-to-delivery latency, on
+the Kafka transport (components/local's `pubsub.kafka`, on a Tansu broker; the default) or
+the sidecar's dev-only PostgreSQL transport.
 
-Runs the real processes: embedded PostgreSQL (or DATABASE_URL), `python -m sidecar`, and a
-subscriber app (this module's `app`, served by uvicorn). Publishing uses the gRPC API the SDK's
-`DaprClient.publish_event` calls, from asyncio with many calls in flight.
+Runs the real processes: embedded PostgreSQL (or DATABASE_URL), a Tansu broker for Kafka,
+`python -m sidecar`, and a subscriber app (this module's `app`, served by uvicorn).
+Publishing uses the gRPC API the SDK's `DaprClient.publish_event` calls, from asyncio with
+many calls in flight.
 
-  .venv/bin/python bench/sidecar_pubsub.py [--events 10000] [--concurrency 64] [--rate 500]
+  .venv/bin/python bench/sidecar_pubsub.py [--transport kafka|postgres] [--events 10000]
+      [--concurrency 64] [--rate 500]
 
 Phase 0 (publish only): `--events` publishes to a topic without subscribers.
 Phase 1 (throughput): `--events` publishes as fast as `--concurrency` callers go; reports
@@ -147,17 +150,31 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--transport", choices=["kafka", "postgres"], default="kafka")
     args = parser.parse_args()
 
-    from tests.harness import DaprPair
+    from tests.harness import DaprPair, TansuBroker
     from tests.integration.sidecar.pubsub_harness import write_component
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pubsub-"))
-    name = f"bench_pubsub_{uuid.uuid4().hex[:8]}"
-    database = await bench_database(workdir / "pg", name, fresh=True, migrated=False)
-    resources = write_component(
-        workdir / "resources", "pubsub.postgresql", {"connectionString": database}
-    )
+    broker = None
+    if args.transport == "kafka":
+        broker = TansuBroker(workdir / "tansu.log").start()
+        metadata = {
+            "brokers": broker.address,
+            "authType": "none",
+            "disableTls": "true",
+            "consumerGroup": f"bench-{uuid.uuid4().hex[:8]}",
+            "initialOffset": "oldest",
+        }
+        resources = write_component(workdir / "resources", "pubsub.kafka", metadata)
+    else:
+        name = f"bench_pubsub_{uuid.uuid4().hex[:8]}"
+        database = await bench_database(workdir / "pg", name, fresh=True, migrated=False)
+        resources = write_component(
+            workdir / "resources", "pubsub.postgresql", {"connectionString": database}
+        )
+    print(f"transport: {args.transport}")
     pair = DaprPair("bench.sidecar_pubsub:app", resources, workdir)
     pair.start()
     try:
@@ -171,6 +188,8 @@ async def main() -> None:
             await latency(stub, pair.app_port, args.rate, args.seconds)
     finally:
         pair.stop()
+        if broker is not None:
+            broker.kill()
     print(f"logs in {workdir}")
 
 

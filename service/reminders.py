@@ -182,6 +182,21 @@ async def pending(
         ]
 
 
+async def users_with_pending(
+    uow: SqlUnitOfWork, *, after: str = "", limit: int = 1000
+) -> list[str]:
+    """The users with a reminder that can still fire, in id order after `after`: one page
+    of the periodic reminder reconcile (actors.reconcile)."""
+    sql = (
+        "SELECT DISTINCT r.user_id FROM reminders r JOIN tasks t ON t.id = r.task_id "
+        "WHERE r.state = 'pending' AND t.status = 'open' AND r.user_id > :after "
+        "ORDER BY r.user_id LIMIT :limit"
+    )
+    async with uow:
+        rows = await uow.conn.execute(text(sql), {"after": after, "limit": limit})
+        return [r.user_id for r in rows]
+
+
 async def fire(uow: SqlUnitOfWork, user_id: str, reminder_id: uuid.UUID, fire_at: datetime) -> bool:
     """Mark the reminder sent and record `reminder.due`, once per (reminder id, fire_at).
 

@@ -30,13 +30,21 @@ class Settings(BaseSettings):
     # how often each replica prunes published events, consumers' processed events, old
     # idempotency keys and settled webhook deliveries (service.retention)
     housekeeping_interval_s: float = Field(3600.0, gt=0)
+    # how often one replica asks every user with pending reminders to re-register their
+    # actor reminder, healing a Scheduler that lost it (actors.reconcile), how many calls
+    # it keeps in flight, and how long a fired reminder that could not be recorded waits
+    # before its next try
+    reminder_reconcile_interval_s: float = Field(300.0, gt=0)
+    reminder_reconcile_concurrency: int = Field(32, gt=0)
+    reminder_retry_delay_s: float = Field(5.0, gt=0)
     # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
     # alone: no actors, workflows or pub/sub, and completion runs in-process.
     dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")
     dapr_grpc_port: int | None = Field(None, validation_alias="DAPR_GRPC_PORT")
     pubsub_name: str = "pubsub"
     # Dapr sends it as `dapr-api-token` on every call to the app; when set, the callback
-    # routes (actors, subscriptions) refuse calls without it
+    # routes (actors, subscriptions) refuse calls without it. Required in production: without
+    # it anyone who reaches the app's port can call actor methods and forge events.
     app_api_token: SecretStr | None = Field(None, validation_alias="APP_API_TOKEN")
 
     @property
@@ -50,4 +58,9 @@ class Settings(BaseSettings):
                 raise ValueError("set TICKLER_JWT_SECRET: the dev secret is refused in production")
             if not self.database_url:
                 raise ValueError("set DATABASE_URL: production has no embedded database")
+            if self.app_api_token is None or not self.app_api_token.get_secret_value():
+                raise ValueError(
+                    "set APP_API_TOKEN: production refuses unauthenticated calls from the "
+                    "sidecar's side (actor methods, /events/*)"
+                )
         return self

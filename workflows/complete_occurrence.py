@@ -1,9 +1,11 @@
 """The complete-then-spawn saga: close an occurrence, ask the series actor for the next one,
 create it, arm its reminders and cancel the closed one's.
 
-Instance id `complete-<task_id>`, so a second completion of the same occurrence joins the
-running instance instead of starting another. The orchestrator is deterministic: it reads
-no clock, randomness, I/O or environment; every side effect is an idempotent activity.
+One instance per attempt at closing an occurrence (ids from service.completion.operation_id;
+workflows/sagas.py says how an attempt is found), so a second completion of the same
+occurrence joins the running instance instead of starting another. The orchestrator is
+deterministic: it reads no clock, randomness, I/O or environment; every side effect is an
+idempotent activity.
 """
 
 from __future__ import annotations
@@ -25,10 +27,6 @@ RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     max_retry_interval=timedelta(seconds=5),
 )
-
-
-def instance_id(task_id: str) -> str:
-    return f"complete-{task_id}"
 
 
 def complete_occurrence(ctx: DaprWorkflowContext, request: dict):

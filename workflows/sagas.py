@@ -1,10 +1,14 @@
-"""The workflow worker and client for the completion saga, and the Completions port on it."""
+"""The workflow worker and client for the completion saga, and the Completions port on it.
+
+A sidecar that cannot be reached surfaces as DependencyUnavailable (workflows/unreachable.py);
+the client and worker reconnect within a second of its return (workflows/reconnect.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,14 +22,19 @@ from grpc.aio import AioRpcError
 from domain.errors import CompletionFailed, Conflict
 from domain.tasks import Status
 from service import tasks
-from service.completion import Pending
+from service.completion import Pending, operation_id
 from service.schemas import Completion
 from store.uow import SqlUnitOfWork
 from workflows import complete_occurrence as wf
 from workflows.activities import ActivityDeps, activities
+from workflows.reconnect import workflow_client, workflow_runtime
+from workflows.unreachable import sidecar_call
 
 log = logging.getLogger(__name__)
+SIDECAR_HOST = "127.0.0.1"
 FINISHED = {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.TERMINATED}
+# an attempt that ended this way is over: the occurrence is open again, or was never closed
+GAVE_UP = {WorkflowStatus.FAILED, WorkflowStatus.TERMINATED}
 
 
 class Sagas:
@@ -43,26 +52,27 @@ class Sagas:
         self.wait = wait
         self.runtime: WorkflowRuntime | None = None
         self.client: DaprWorkflowClient | None = None
+        self.stopping = threading.Event()
 
     async def start_worker(self) -> None:
-        runtime = WorkflowRuntime(host="127.0.0.1", port=str(self.grpc_port))
+        runtime = workflow_runtime(SIDECAR_HOST, self.grpc_port, self.stopping)
         runtime.register_workflow(wf.complete_occurrence, name=wf.NAME)
         deps = ActivityDeps(asyncio.get_running_loop(), self.uow_factory, self.proxies)
         for name, fn in activities(deps).items():
             runtime.register_activity(fn, name=name)
         await asyncio.to_thread(runtime.start)
         self.runtime = runtime
-        self.client = DaprWorkflowClient(host="127.0.0.1", port=str(self.grpc_port))
+        self.client = workflow_client(SIDECAR_HOST, self.grpc_port)
 
     async def stop(self) -> None:
+        self.stopping.set()
         if self.runtime is not None:
             await asyncio.to_thread(self.runtime.shutdown)
 
     async def start(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
         """Start (or join) the saga without waiting for it."""
-        instance = wf.instance_id(str(task_id))
-        await self._start_or_join(instance, user_id, task_id, status)
-        return instance
+        async with sidecar_call("starting the completion saga"):
+            return await self._start_or_join(user_id, task_id, status)
 
     async def finish(
         self, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
@@ -70,31 +80,50 @@ class Sagas:
         done = await tasks.begin_completion(self.uow_factory(), user_id, task_id, status, key)
         if done is not None:
             return done
-        instance = wf.instance_id(str(task_id))
-        await self._start_or_join(instance, user_id, task_id, status)
-        try:
-            state = await self.client.wait_for_workflow_completion(
-                instance, timeout_in_seconds=int(self.wait.total_seconds())
-            )
-        except TimeoutError:
-            return Pending(operation_id=instance)
+        async with sidecar_call("running the completion saga"):
+            instance = await self._start_or_join(user_id, task_id, status)
+            try:
+                state = await self.client.wait_for_workflow_completion(
+                    instance, timeout_in_seconds=int(self.wait.total_seconds())
+                )
+            except TimeoutError:
+                return Pending(operation_id=instance)
         if state is None or state.runtime_status not in FINISHED:
             return Pending(operation_id=instance)
         return await self._result(state, user_id, task_id, status, key)
 
-    async def _start_or_join(
-        self, instance: str, user_id: str, task_id: uuid.UUID, status: Status
-    ) -> None:
-        """Schedule the saga; an instance already running for this occurrence is joined.
-        A finished instance's id is reused (Dapr allows it), which is what a reopened
-        occurrence needs."""
+    async def _start_or_join(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
+        """The instance of the occurrence's current attempt, scheduled unless it exists.
+
+        Compensation reopens an occurrence, and since Dapr 1.18 an instance id cannot be
+        used again until the instance is purged, even after it failed: each attempt needs
+        an id of its own. Attempts are numbered (service.completion.operation_id) and the
+        current one is the first whose instance has not given up. Failed instances are
+        never reused, so the numbers only grow, and concurrent requests meet on the same id:
+        one schedules it, the others get ALREADY_EXISTS and join.
+        Not the occurrence's version as a suffix: a request that arrives after the attempt
+        closed the occurrence (and before it created the next one) sees a later version and
+        could not name the attempt it must join; and an attempt that failed before closing
+        leaves the version as it was, so its retry would rejoin the failed instance.
+        Not purging before reuse: the failed attempt's history, which its 202 pointed at,
+        would go, and a request that saw it fail could purge the attempt that replaced it."""
         request = {"user_id": user_id, "task_id": str(task_id), "status": status.value}
-        try:
-            await self.client.schedule_new_workflow(wf.NAME, input=request, instance_id=instance)
-        except AioRpcError as exc:
-            if exc.code() != StatusCode.ALREADY_EXISTS:
-                raise
-            log.debug("joining running saga %s", instance)
+        attempt = 1
+        while True:
+            instance = operation_id(task_id, attempt)
+            try:
+                await self.client.schedule_new_workflow(
+                    wf.NAME, input=request, instance_id=instance
+                )
+                return instance
+            except AioRpcError as exc:
+                if exc.code() != StatusCode.ALREADY_EXISTS:
+                    raise
+            state = await self.client.get_workflow_state(instance, fetch_payloads=False)
+            if state is None or state.runtime_status not in GAVE_UP:
+                log.debug("joining saga %s", instance)
+                return instance
+            attempt += 1
 
     async def _result(
         self, state, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
@@ -118,7 +147,8 @@ class Sagas:
         )
 
     async def operation(self, instance: str) -> dict:
-        state = await self.client.get_workflow_state(instance, fetch_payloads=True)
+        async with sidecar_call("reading the operation"):
+            state = await self.client.get_workflow_state(instance, fetch_payloads=True)
         if state is None:
             return {"operation_id": instance, "status": "UNKNOWN"}
         return {

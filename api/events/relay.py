@@ -26,7 +26,12 @@ from store.uow import UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 CLOUDEVENT = "application/cloudevents+json"
-PUBLISH_TIMEOUT = 10.0
+# Longer than daprd's whole retry budget for one publish (the `publish` retry policy and
+# the pubsub outbound timeout in components/kubernetes/resiliency.yaml and the chart: at
+# worst 4 tries x 5 s + 3.6 s of back-off = 23.6 s), so the relay never cancels a publish
+# that daprd is still retrying, and then publishes it a second time from the outbox.
+# tests/unit/test_publish_budget.py computes the budget from the YAML and checks this.
+PUBLISH_TIMEOUT = 30.0
 
 
 class SidecarUnavailable(Exception):

@@ -1,10 +1,14 @@
 """The whole of Tickler as it runs in development: the app (uvicorn), the dev sidecar (or
-real daprd with --runtime dapr) and a real, migrated PostgreSQL database."""
+real daprd with --runtime dapr), a Kafka-wire broker (Tansu) and a real, migrated PostgreSQL
+database. The components are components/local's, the files `tickler dev` and
+`dapr run -f .` load, with only the broker address and the consumer group changed; the
+sidecar-app channel carries both tokens, as under `tickler dev`."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
+import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -12,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from api.auth import issue_token
+from api.dev_broker import local_resources
 from store.database import migrate, plain_url
-from tests.harness import ROOT, DaprPair, TansuBroker
+from tests.harness import DaprPair, TansuBroker
 
 SECRET = "integration-secret-0123456789abcdefghijkl"
 
@@ -38,37 +42,27 @@ class Stack:
             timeout=timeout,
         )
 
+    @property
+    def sidecar_url(self) -> str:
+        return f"http://127.0.0.1:{self.pair.http_port}"
+
+    def sidecar(self, timeout: float = 30.0) -> httpx.AsyncClient:
+        """A client of the sidecar's HTTP API, sending DAPR_API_TOKEN as the app's SDK does."""
+        return httpx.AsyncClient(
+            base_url=self.sidecar_url, headers=self.pair.sidecar_headers, timeout=timeout
+        )
+
     def restart_app(self) -> None:
         self.pair.start_app()
         self.pair.wait_sidecar_ready()
 
 
 def kafka_resources(workdir: Path, brokers: str) -> Path:
-    """The local components with the pub/sub swapped for `pubsub.kafka` at `brokers`."""
-    resources = workdir / "resources"
-    resources.mkdir()
-    for name in ("statestore.yaml", "secretstore.yaml"):
-        shutil.copy(ROOT / "components" / "local" / name, resources / name)
-    metadata = {
-        "brokers": brokers,
-        "consumerGroup": f"tickler-{uuid.uuid4().hex[:8]}",  # Tansu rejoins a group slowly
-        "authType": "none",
-        "initialOffset": "oldest",
-        "sessionTimeout": "6s",
-        "heartbeatInterval": "1s",
-    }
-    component = {
-        "apiVersion": "dapr.io/v1alpha1",
-        "kind": "Component",
-        "metadata": {"name": "pubsub"},
-        "spec": {
-            "type": "pubsub.kafka",
-            "version": "v1",
-            "metadata": [{"name": k, "value": v} for k, v in metadata.items()],
-        },
-    }
-    (resources / "pubsub.yaml").write_text(yaml.safe_dump(component))
-    return resources
+    """components/local with the pub/sub pointed at `brokers`, in a fresh consumer group
+    (DAPR-CONTRACT.md, "Kafka in tests": Tansu rejoins a known group slowly)."""
+    return local_resources(
+        workdir / "resources", brokers, consumerGroup=f"tickler-{uuid.uuid4().hex[:8]}"
+    )
 
 
 def app_pair(
@@ -88,6 +82,8 @@ def app_pair(
         resources_path=resources_path,
         workdir=workdir,
         runtime=runtime,
+        app_api_token=secrets.token_urlsafe(32),
+        dapr_api_token=secrets.token_urlsafe(32),
         extra_env={
             "DATABASE_URL": database_url,
             "TICKLER_DAPR_DATABASE_URL": plain_url(database_url),
@@ -101,7 +97,8 @@ def app_pair(
 def stack_fixture(
     name: str, resources: Callable[[Path], Path] | None = None
 ) -> Callable[..., AsyncIterator[Stack]]:
-    """A module-scoped fixture running a fresh stack on its own database."""
+    """A module-scoped fixture running a fresh stack on its own database and, unless
+    `resources` names other components, its own Tansu broker."""
 
     @pytest.fixture(scope="module")
     async def fixture(make_database, runtime, tmp_path_factory) -> AsyncIterator[Stack]:
@@ -111,12 +108,9 @@ def stack_fixture(
         broker = None
         if resources is not None:
             resources_path = resources(workdir)
-        elif runtime == "dapr":
-            # real daprd has no pubsub.postgresql (our dev transport): use Kafka on Tansu
+        else:
             broker = TansuBroker(workdir / "tansu.log").start()
             resources_path = kafka_resources(workdir, broker.address)
-        else:
-            resources_path = ROOT / "components" / "local"
         pair = app_pair(
             url,
             SECRET,
@@ -125,12 +119,22 @@ def stack_fixture(
             runtime=runtime,
             TICKLER_WEBHOOK_PRIVATE_TARGETS="true",  # the receivers run on loopback
         )
-        await asyncio.to_thread(pair.start)
+        # The test process talks to this sidecar as the app does: the SDK objects a test
+        # builds (DaprWorkflowClient, DaprClient) read DAPR_API_TOKEN from the environment.
+        previous = os.environ.get("DAPR_API_TOKEN")
+        os.environ["DAPR_API_TOKEN"] = pair.dapr_api_token
         try:
-            yield Stack(pair, url)
+            await asyncio.to_thread(pair.start)
+            try:
+                yield Stack(pair, url)
+            finally:
+                await asyncio.to_thread(pair.stop)
         finally:
-            await asyncio.to_thread(pair.stop)
+            if previous is None:
+                os.environ.pop("DAPR_API_TOKEN", None)
+            else:
+                os.environ["DAPR_API_TOKEN"] = previous
             if broker is not None:
-                broker.kill()
+                broker.kill()  # last, as `tickler dev` stops it
 
     return fixture

@@ -46,7 +46,18 @@ app.kubernetes.io/part-of: tickler
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* Env of the app and the migration Job: production mode, secrets by reference. */}}
+{{/* The Secrets holding the sidecar-app channel's tokens (key `token`): named in values,
+or created by the chart (templates/api-tokens.yaml). */}}
+{{- define "tickler.appTokenSecret" -}}
+{{- .Values.appToken.secretName | default (printf "%s-app-token" (include "tickler.fullname" .)) }}
+{{- end }}
+
+{{- define "tickler.daprApiTokenSecret" -}}
+{{- .Values.daprApiToken.secretName | default (printf "%s-dapr-api-token" (include "tickler.fullname" .)) }}
+{{- end }}
+
+{{/* Env of the app and the migration Job: production mode, secrets by reference. Production
+settings refuse to load without APP_API_TOKEN, so the Job gets it too. */}}
 {{- define "tickler.env" -}}
 - name: TICKLER_ENV
   value: production
@@ -60,6 +71,11 @@ app.kubernetes.io/part-of: tickler
     secretKeyRef:
       name: {{ .Values.jwt.secretName }}
       key: {{ .Values.jwt.secretKey }}
+- name: APP_API_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tickler.appTokenSecret" . }}
+      key: token
 # The root filesystem is read-only: no bytecode caches.
 - name: PYTHONDONTWRITEBYTECODE
   value: "1"

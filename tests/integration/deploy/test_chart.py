@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
+
 import pytest
+import yaml
 
 from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES
 from tests.integration.deploy.helm import CHART, Helm
 from tests.integration.deploy.resources import SENSITIVE_METADATA, component_metadata, only
 
+ROOT = Path(__file__).resolve().parents[3]
 ACTOR_TYPES = {"RecurringTaskActor", "ReminderScheduleActor"}
 
 
@@ -45,6 +50,8 @@ def test_defaults_render_every_object_the_release_needs(rendered: list[dict]) ->
             ("Component", "kubernetes"),
             ("Resiliency", "tickler-resiliency"),
             ("Configuration", "tickler-config"),
+            ("Secret", "t-tickler-app-token"),
+            ("Secret", "t-tickler-dapr-api-token"),
         ]
     )
     dapr_docs = [d for d in rendered if d["apiVersion"] == "dapr.io/v1alpha1"]
@@ -126,7 +133,11 @@ def test_default_render_holds_no_plaintext_credentials(helm: Helm) -> None:
     done = helm.run("template", "t", str(CHART))
     assert done.returncode == 0, done.stderr
     assert "postgresql://" not in done.stdout
-    assert "kind: Secret" not in done.stdout
+    # The only Secrets are the channel tokens the chart generates; no value reaches them.
+    secrets = [d for d in helm.template() if d["kind"] == "Secret"]
+    assert {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in secrets} == {
+        "api-token"
+    }
     for component in (d for d in helm.template() if d["kind"] == "Component"):
         for name, item in component_metadata(component).items():
             if name in SENSITIVE_METADATA:
@@ -183,6 +194,13 @@ def test_resiliency_guards_each_actor_type_with_a_circuit_breaker(rendered: list
         assert actor["circuitBreakerScope"] in {"id", "type", "both"}
         assert actor["circuitBreakerCacheSize"] > 0
     assert resiliency["scopes"] == ["tickler"]
+
+
+def test_resiliency_policies_are_the_components_folder_ones(rendered: list[dict]) -> None:
+    """One retry budget everywhere: tests/unit/test_publish_budget.py checks the files'
+    publish budget against the outbox relay's timeout, so the chart must not drift."""
+    cluster = yaml.safe_load((ROOT / "components" / "kubernetes" / "resiliency.yaml").read_text())
+    assert only(rendered, "Resiliency")["spec"]["policies"] == cluster["spec"]["policies"]
 
 
 def test_resiliency_targets_name_only_defined_policies(rendered: list[dict]) -> None:
@@ -326,3 +344,73 @@ def test_schema_rejects_invalid_values(helm: Helm, override: str, complaint: str
     done = helm.run("template", "t", str(CHART), "--set", override)
     assert done.returncode != 0
     assert complaint in done.stderr
+
+
+def secret_ref(entry: dict) -> dict:
+    return entry["valueFrom"]["secretKeyRef"]
+
+
+def test_the_sidecar_app_channel_is_authenticated_both_ways(rendered: list[dict]) -> None:
+    """daprd sends APP_API_TOKEN to the app and requires DAPR_API_TOKEN from it; the
+    injector reads each from the Secret an annotation names, key `token`
+    (dapr/dapr pkg/injector/patcher/sidecar_container.go), and the app reads the same."""
+    annotations = pod_annotations(rendered)
+    env = env_of(app_container(rendered))
+    assert annotations["dapr.io/app-token-secret"] == "t-tickler-app-token"
+    assert annotations["dapr.io/api-token-secret"] == "t-tickler-dapr-api-token"
+    assert secret_ref(env["APP_API_TOKEN"]) == {"name": "t-tickler-app-token", "key": "token"}
+    assert secret_ref(env["DAPR_API_TOKEN"]) == {
+        "name": "t-tickler-dapr-api-token",
+        "key": "token",
+    }
+    # the migration Job loads production settings too, which refuse to start without it
+    job = only(rendered, "Job")["spec"]["template"]["spec"]["containers"][0]
+    assert secret_ref(env_of(job)["APP_API_TOKEN"])["name"] == "t-tickler-app-token"
+
+
+def test_generated_token_secrets_exist_before_the_migration_job_and_are_random(
+    helm: Helm,
+) -> None:
+    first, second = helm.template(), helm.template()
+    tokens = [
+        {d["metadata"]["name"]: d["data"]["token"] for d in docs if d["kind"] == "Secret"}
+        for docs in (first, second)
+    ]
+    assert tokens[0].keys() == {"t-tickler-app-token", "t-tickler-dapr-api-token"}
+    for name, token in tokens[0].items():
+        assert token != tokens[1][name]  # random per render when nothing is live to keep
+        assert len(base64.b64decode(token)) >= 32
+    assert len(set(tokens[0].values())) == 2
+    job_weight = int(only(first, "Job")["metadata"]["annotations"]["helm.sh/hook-weight"])
+    for secret in (d for d in first if d["kind"] == "Secret"):
+        hooks = secret["metadata"]["annotations"]
+        assert set(hooks["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+        assert int(hooks["helm.sh/hook-weight"]) < job_weight
+        assert hooks["helm.sh/hook-delete-policy"] == "before-hook-creation"
+
+
+def test_token_secrets_keep_their_value_across_upgrades(helm: Helm) -> None:
+    """`lookup` reads the live Secret back; without a cluster it returns nothing, so the
+    template's reuse branch is checked in its source."""
+    template = (CHART / "templates" / "api-tokens.yaml").read_text()
+    assert 'lookup "v1" "Secret" $.Release.Namespace $name' in template
+    assert 'index $live.data "token"' in template
+
+
+def test_named_token_secrets_are_used_and_none_is_created(helm: Helm) -> None:
+    docs = helm.template(
+        "--set", "appToken.secretName=ops-app-token", "--set", "daprApiToken.secretName=ops-api"
+    )
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    annotations = pod_annotations(docs)
+    assert annotations["dapr.io/app-token-secret"] == "ops-app-token"
+    assert annotations["dapr.io/api-token-secret"] == "ops-api"
+    env = env_of(app_container(docs))
+    assert secret_ref(env["APP_API_TOKEN"]) == {"name": "ops-app-token", "key": "token"}
+    assert secret_ref(env["DAPR_API_TOKEN"]) == {"name": "ops-api", "key": "token"}
+
+
+def test_schema_refuses_tokens_as_plain_env(helm: Helm) -> None:
+    done = helm.run("template", "t", str(CHART), "--set", "env.APP_API_TOKEN=plain")
+    assert done.returncode != 0
+    assert "APP_API_TOKEN" in done.stderr or "env" in done.stderr

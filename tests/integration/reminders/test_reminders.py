@@ -109,7 +109,7 @@ async def actor_call(stack: Stack, user: str, method: str, body: dict) -> dict:
         f"http://127.0.0.1:{stack.pair.http_port}"
         f"/v1.0/actors/ReminderScheduleActor/{user}/method/{method}"
     )
-    async with httpx.AsyncClient(timeout=30) as sidecar:
+    async with httpx.AsyncClient(timeout=30, headers=stack.pair.sidecar_headers) as sidecar:
         r = await sidecar.post(url, json=body)
     assert r.status_code == 200, r.text
     return r.json()
@@ -128,7 +128,7 @@ async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart
         )
 
         async def armed() -> bool:  # Dapr's get-reminder API: the durable reminder exists
-            async with httpx.AsyncClient() as sidecar:
+            async with httpx.AsyncClient(headers=stack.pair.sidecar_headers) as sidecar:
                 return (await sidecar.get(reminder_url)).status_code == 200
 
         await eventually(armed, within=20, what="actor reminder armed")

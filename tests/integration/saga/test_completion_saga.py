@@ -160,6 +160,66 @@ async def test_failed_next_occurrence_reopens_and_reports(stack: Stack) -> None:
         await conn.close()
 
 
+async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
+    stack: Stack,
+) -> None:
+    """A failed attempt reopens the occurrence (compensation) and its instance stays, failed.
+    Completing again is a new attempt with an instance of its own, `complete-<id>-2`:
+    daprd 1.18+ refuses to schedule an instance id that exists, failed ones included, until
+    it is purged (DAPR-CONTRACT.md, "Where the dev sidecar differed from daprd", Workflows:
+    "Instance ids cannot be reused since Dapr 1.18", dapr/docs#5102). Concurrent requests
+    for the new attempt join it, and the series gets exactly one next occurrence."""
+    conn = await asyncpg.connect(plain_url(stack.database_url))
+    try:
+        await conn.execute(
+            """
+            CREATE OR REPLACE FUNCTION refuse_first_try() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.title = 'first try fails' AND NEW.occurrence_index > 0 THEN
+                RAISE EXCEPTION 'refused by test trigger';
+              END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_first_try BEFORE INSERT ON tasks
+              FOR EACH ROW EXECUTE FUNCTION refuse_first_try();
+            """
+        )
+        async with stack.client("again", timeout=60) as c:
+            task = await create(
+                c,
+                title="first try fails",
+                due_at="2027-02-01T09:00:00Z",
+                recurrence={"rrule": "FREQ=DAILY"},
+            )
+            failed = await c.post(f"/v1/tasks/{task['id']}/complete")
+            assert failed.status_code == 503, failed.text
+            assert (await c.get(f"/v1/tasks/{task['id']}")).json()["status"] == "open"
+            await conn.execute("DROP TRIGGER refuse_first_try ON tasks")
+
+            results = await asyncio.gather(
+                *(c.post(f"/v1/tasks/{task['id']}/complete") for _ in range(5))
+            )
+            assert {r.status_code for r in results} == {200}, [r.text for r in results]
+            assert len({r.json()["next"]["id"] for r in results}) == 1
+            first = (await c.get(f"/v1/operations/complete-{task['id']}")).json()
+            second = (await c.get(f"/v1/operations/complete-{task['id']}-2")).json()
+            assert (first["status"], second["status"]) == ("FAILED", "COMPLETED")
+            none = await c.get(f"/v1/operations/complete-{task['id']}-3")
+            assert none.json()["status"] == "UNKNOWN"
+            page = (await c.get("/v1/tasks", params={"recurring": "true", "limit": 200})).json()
+        async with stack.client("someone-else") as other:
+            theirs = await other.get(f"/v1/operations/complete-{task['id']}-2")
+            assert theirs.status_code == 404, theirs.text
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS refuse_first_try ON tasks")
+        await conn.close()
+    in_series = [t for t in page["items"] if t["series_id"] == task["series_id"]]
+    assert sorted((t["occurrence_index"], t["status"]) for t in in_series) == [
+        (0, "completed"),
+        (1, "open"),
+    ]
+
+
 async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stack) -> None:
     """SIGKILL the app while the saga's first step is blocked on a row lock; after a restart
     the saga completes and the series has exactly one next occurrence."""

@@ -1,0 +1,53 @@
+"""Settings refuse to run production unauthenticated: without APP_API_TOKEN anyone who can
+reach the app's port could call actor methods and post forged events (issue 9, §5)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+PRODUCTION = {
+    "TICKLER_ENV": "production",
+    "TICKLER_JWT_SECRET": "a-production-secret-0123456789abcdef",
+    "DATABASE_URL": "postgresql://tickler@db/tickler",
+}
+
+
+@pytest.fixture
+def production_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("APP_API_TOKEN", "DAPR_API_TOKEN", "TICKLER_APP_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def test_production_refuses_to_start_without_app_api_token(production_env) -> None:
+    with pytest.raises(ValidationError, match="APP_API_TOKEN"):
+        Settings()
+
+
+def test_production_refuses_an_empty_app_api_token(production_env) -> None:
+    production_env.setenv("APP_API_TOKEN", "")
+    with pytest.raises(ValidationError, match="APP_API_TOKEN"):
+        Settings()
+
+
+def test_production_starts_with_app_api_token(production_env) -> None:
+    production_env.setenv("APP_API_TOKEN", "from-the-chart-secret")
+    assert Settings().app_api_token.get_secret_value() == "from-the-chart-secret"
+
+
+def test_the_app_factory_refuses_production_without_app_api_token(production_env) -> None:
+    from api.main import app_from_env
+
+    with pytest.raises(ValidationError, match="APP_API_TOKEN"):
+        app_from_env()
+
+
+def test_local_development_runs_without_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("APP_API_TOKEN", raising=False)
+    monkeypatch.setenv("TICKLER_ENV", "local")
+    assert Settings().app_api_token is None
