@@ -1,25 +1,49 @@
-"""Bearer JWT (HS256) authentication: the token's `sub` is the user id, always."""
+"""Bearer JWT (HS256) authentication: the token's `sub` is the user id, always; an optional
+`roles` claim (a list of strings) grants more, such as "operator"."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
 ALGORITHM = "HS256"
+OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    roles: frozenset[str]
 
 
 class AuthError(Exception):
     """A missing, malformed, expired or wrongly signed bearer token."""
 
 
-def issue_token(secret: str, user_id: str, *, ttl: timedelta = timedelta(days=30)) -> str:
+def issue_token(
+    secret: str,
+    user_id: str,
+    *,
+    ttl: timedelta = timedelta(days=30),
+    roles: Sequence[str] = (),
+) -> str:
+    """`roles`: e.g. OPERATOR, who may read and settle dead letters (ops routes)."""
     now = datetime.now(UTC)
-    claims = {"sub": user_id, "iat": now, "exp": now + ttl}
+    claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl}
+    if roles:
+        claims["roles"] = list(roles)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def user_from_token(secret: str, token: str) -> str:
+    return caller_from_token(secret, token).user_id
+
+
+def caller_from_token(secret: str, token: str) -> Caller:
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]}
@@ -29,7 +53,10 @@ def user_from_token(secret: str, token: str) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 200:
         raise AuthError("token has no usable subject")
-    return sub
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise AuthError("token's roles claim is not a list of strings")
+    return Caller(sub, frozenset(roles))
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -41,9 +41,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from api.auth import issue_token
+    from api.auth import OPERATOR, issue_token
 
-    print(issue_token(settings.jwt_secret.get_secret_value(), args.user))
+    roles = [OPERATOR] if args.operator else []
+    print(issue_token(settings.jwt_secret.get_secret_value(), args.user, roles=roles))
     return 0
 
 
@@ -279,6 +280,11 @@ def parser() -> argparse.ArgumentParser:
 
     tok = sub.add_parser("token", help="print a bearer token for a user")
     tok.add_argument("--user", required=True)
+    tok.add_argument(
+        "--operator",
+        action="store_true",
+        help="with the operator role: the /v1/ops routes (dead letters)",
+    )
     tok.set_defaults(func=cmd_token)
 
     side = sub.add_parser("sidecar", help="run the dev Dapr sidecar", add_help=False)

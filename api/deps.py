@@ -1,12 +1,12 @@
-"""Request dependencies: the caller (from the bearer token) and a unit of work."""
+"""Request dependencies: the caller (from the bearer token), an operator, and a unit of work."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, HTTPException, Request
 
-from api.auth import bearer_token, user_from_token
+from api.auth import OPERATOR, bearer_token, caller_from_token, user_from_token
 from store.uow import SqlUnitOfWork
 
 
@@ -17,9 +17,21 @@ async def current_user(
     return user_from_token(secret, bearer_token(authorization))
 
 
+async def current_operator(
+    request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> str:
+    """The caller's user id, if the token's roles include "operator"; 403 otherwise."""
+    secret = request.app.state.settings.jwt_secret.get_secret_value()
+    caller = caller_from_token(secret, bearer_token(authorization))
+    if OPERATOR not in caller.roles:
+        raise HTTPException(403, "operators only: the token's roles do not include 'operator'")
+    return caller.user_id
+
+
 async def unit_of_work(request: Request) -> SqlUnitOfWork:
     return request.app.state.uow_factory()
 
 
 User = Annotated[str, Depends(current_user)]
+Operator = Annotated[str, Depends(current_operator)]
 UoW = Annotated[SqlUnitOfWork, Depends(unit_of_work)]

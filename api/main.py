@@ -16,7 +16,7 @@ from api.events import EventsRuntime
 from api.events.scheduling import reminder_scheduler
 from api.housekeeping import Housekeeping
 from api.mcp import McpEndpoint
-from api.routes import health, operations, tags, tasks
+from api.routes import dead_letters, health, operations, tags, tasks
 from service.clock import Clock, SystemClock
 from service.completion import InProcessCompletions
 from service.settings import Settings
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(tasks.router)
     app.include_router(tags.router)
     app.include_router(operations.router)
+    app.include_router(dead_letters.router)
     for router in events.routers:
         app.include_router(router)
     # after our own routes, so that our /healthz wins over the actor extension's

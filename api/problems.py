@@ -100,7 +100,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
+        titles = {
+            403: "Forbidden",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Content too large",
+        }
         return problem(
             exc.status_code,
             titles.get(exc.status_code, "HTTP error"),

@@ -52,7 +52,9 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_period(text: str | None) -> Period | None:
-    """None for an omitted period (fire once)."""
+    """None (fire once) for an omitted period and for a period of zero, e.g. the
+    `0h0m0s0ms0μs` the Python SDK sends for `timedelta(0)`: daprd reads both as "no
+    repeats" (pkg/actors/api/period.go, HasRepeats)."""
     if not text:
         return None
     text = text.strip()
@@ -61,8 +63,10 @@ def parse_period(text: str | None) -> Period | None:
         repetitions = int(match.group(1))
         text = match.group(2)
     interval = parse_duration(text)
-    if interval <= timedelta(0):
-        raise ScheduleError(f"period must be positive: {text!r}")
+    if interval < timedelta(0):
+        raise ScheduleError(f"period must not be negative: {text!r}")
+    if interval == timedelta(0):
+        return None
     return Period(interval, repetitions)
 
 

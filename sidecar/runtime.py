@@ -34,6 +34,7 @@ from sidecar.database import close_pools, pool_for
 from sidecar.grpc_api import DaprApi
 from sidecar.http_api import http_app
 from sidecar.pubsub import PubSubEngine
+from sidecar.resiliency import load_resiliency
 from sidecar.workflows import WorkflowEngine
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,13 @@ class Runtime:
         actor_store = next(
             (c for c in self.components if c.kind == "state" and c.flag("actorStateStore")), None
         )
-        self.pubsub = PubSubEngine(self.components, pool_for, self.app, opts.app_id)
+        self.pubsub = PubSubEngine(
+            self.components,
+            pool_for,
+            self.app,
+            opts.app_id,
+            load_resiliency(opts.resources_path, opts.app_id),
+        )
         routes = list(self.pubsub.routes)
         if actor_store is not None:
             pool = await pool_for(actor_store.metadata["connectionString"])

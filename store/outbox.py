@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.events import TASK_EVENTS
+from domain.events import TASK_EVENTS, Event
 from store.tables import OutboxEvent, ProcessedEvent
 
 _outbox = OutboxEvent.__table__
@@ -21,13 +21,43 @@ async def claim_unpublished(conn: AsyncConnection, limit: int) -> Sequence[Any]:
     """The oldest unpublished rows, locked until the transaction ends. SKIP LOCKED lets
     several relays (one per replica) share the backlog without publishing a row twice at once."""
     result = await conn.execute(
-        select(_outbox.c.id, _outbox.c.event_id, _outbox.c.topic, _outbox.c.payload)
+        select(
+            _outbox.c.id,
+            _outbox.c.event_id,
+            _outbox.c.topic,
+            _outbox.c.payload,
+            _outbox.c.redrive_topic,
+        )
         .where(_outbox.c.published_at.is_(None))
         .order_by(_outbox.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     return result.all()
+
+
+async def requeue_for_redrive(conn: AsyncConnection, event: Event, topic: str) -> None:
+    """Publish `event` again, with its own id, to `topic` alone: a dead letter's redrive.
+
+    Its outbox row, if housekeeping has not deleted it yet, is marked unpublished again,
+    keeping its place in the change feed; otherwise the event gets a new row. A row that is
+    still unpublished is left alone: the relay has yet to send it to all of its topics, the
+    dead-lettering one among them, and narrowing it to one topic would lose the others."""
+    statement = insert(_outbox).values(
+        event_id=event.event_id,
+        topic=event.topic,
+        type=event.type,
+        user_id=event.user_id,
+        payload=event.model_dump(mode="json"),
+        redrive_topic=topic,
+    )
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["event_id"],
+            set_={"published_at": None, "redrive_topic": topic},
+            where=_outbox.c.published_at.is_not(None),
+        )
+    )
 
 
 async def mark_published(conn: AsyncConnection, ids: Sequence[int]) -> None:

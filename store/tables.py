@@ -188,6 +188,9 @@ class OutboxEvent(SQLModel, table=True):
     payload: dict = Field(sa_column=Column(JSONB, nullable=False))
     created_at: datetime | None = _now_column()
     published_at: datetime | None = _ts()
+    # Set by a dead letter's redrive: publish to this topic alone, not to every topic the
+    # event type fans out to (the others did handle it).
+    redrive_topic: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class IdempotentResult(SQLModel, table=True):
@@ -266,3 +269,28 @@ class WebhookDelivery(SQLModel, table=True):
     attempts: int = Field(default=0, nullable=False)
     last_status: str | None = Field(default=None, sa_column=Column(Text))
     delivered_at: datetime | None = _ts()
+
+
+class DeadLetter(SQLModel, table=True):
+    """An event that the pub/sub gave up delivering (its subscription's deadLetterTopic), kept
+    until an operator redrives or discards it. Operator data: it is not scoped by user, and
+    only operators read it (api/routes/dead_letters.py)."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        Index("ix_dead_letters_first_seen", "first_seen", "id"),
+        Index("ix_dead_letters_state_first_seen", "state", "first_seen", "id"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    # the CloudEvent id as the broker carried it: any string, Tickler's are UUIDs
+    event_id: str = Field(sa_column=Column(Text, nullable=False, unique=True))
+    topic: str | None = Field(default=None, sa_column=Column(Text))  # None: not known
+    event: dict = Field(sa_column=Column(JSONB, nullable=False))  # the whole CloudEvent
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    first_seen: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_seen: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    attempts: int = Field(default=1, nullable=False)
+    state: str = Field(default="kept", sa_column=Column(Text, nullable=False))
+    settled_by: str | None = Field(default=None, sa_column=Column(Text))
+    settled_at: datetime | None = _ts()

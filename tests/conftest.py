@@ -26,6 +26,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dev_sidecar(why): the case reads or breaks the dev sidecar's own storage, which "
+        "daprd does not have; --runtime dapr skips it, saying why",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under --runtime dapr, the cases that need the dev sidecar are skipped by name and
+    reason (`pytest --runtime dapr -rs` lists them); every other case runs on daprd."""
+    if config.getoption("--runtime") != "dapr":
+        return
+    for item in items:
+        if (mark := item.get_closest_marker("dev_sidecar")) is not None:
+            why = mark.args[0] if mark.args else "dev sidecar only"
+            item.add_marker(pytest.mark.skip(reason=f"--runtime dapr: {why}"))
+
+
 @pytest.fixture(scope="session")
 def runtime(request: pytest.FixtureRequest) -> str:
     return request.config.getoption("--runtime")

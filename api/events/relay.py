@@ -128,6 +128,8 @@ class Relay:
             sequences: dict[str, list[tuple[int, list[str], bytes]]] = {}
             for row in rows:
                 topics, body, key = cloudevent(row.payload)
+                if row.redrive_topic:  # a dead letter's redrive goes back where it failed
+                    topics = [row.redrive_topic]
                 sequences.setdefault(key, []).append((row.id, topics, body))
             sent: list[int] = []
 

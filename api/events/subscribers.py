@@ -1,4 +1,4 @@
-"""The app's Dapr subscriptions and their consumers: notifier, audit and live.
+"""The app's Dapr subscriptions and their consumers: notifier, audit, live and dead letters.
 
 Dapr allows one subscription per topic per app, so task-events has one route that runs the
 audit and notifier consumers and then the reminder scheduler. Each consumer records the event
@@ -22,13 +22,14 @@ from pydantic import ValidationError
 
 from api.events.live import LiveHub
 from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES, Event, parse_event
-from service import audit, notifications, webhooks
+from service import audit, dead_letters, notifications, webhooks
 from store.outbox import first_delivery
 from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 LIVE = "live"
+DEAD_LETTERS_ROUTE = "/events/dlq-events"
 SUCCESS, RETRY, DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
 
 Consumer = Callable[[Callable[[], SqlUnitOfWork], Event], Awaitable[bool]]
@@ -88,19 +89,56 @@ def subscriptions_router(
     async def subscribe(request: Request) -> list[dict[str, Any]]:
         pubsub = request.app.state.settings.pubsub_name
         return [
+            *(
+                {
+                    "pubsubname": pubsub,
+                    "topic": topic,
+                    "route": path,
+                    "metadata": {},
+                    "deadLetterTopic": DEAD_LETTERS,
+                }
+                for topic, (path, _) in routes.items()
+            ),
+            # no deadLetterTopic of its own: a dead letter that cannot be kept is retried
+            # (RETRY), never sent round to dlq-events again
             {
                 "pubsubname": pubsub,
-                "topic": topic,
-                "route": path,
+                "topic": DEAD_LETTERS,
+                "route": DEAD_LETTERS_ROUTE,
                 "metadata": {},
-                "deadLetterTopic": DEAD_LETTERS,
-            }
-            for topic, (path, _) in routes.items()
+            },
         ]
 
     for topic, (path, consumers) in routes.items():
         router.add_api_route(path, _handler(topic, consumers), methods=["POST"])
+    router.add_api_route(DEAD_LETTERS_ROUTE, on_dead_letter, methods=["POST"])
     return router
+
+
+async def on_dead_letter(request: Request) -> dict[str, str]:
+    """Keep an event the pub/sub gave up delivering, once per CloudEvent id: a second
+    delivery of it adds to its attempts."""
+    try:
+        envelope = json.loads(await request.body())
+    except ValueError as exc:
+        log.error("dropping a dead letter that is not JSON: %s", exc)
+        return DROP
+    arrived = dead_letters.arrival(envelope) if isinstance(envelope, dict) else None
+    if arrived is None:
+        log.error("dropping a dead letter that is not a CloudEvent with an id")
+        return DROP
+    try:
+        attempts = await dead_letters.keep(request.app.state.uow_factory(), arrived)
+    except Exception:  # the database failed: let Dapr redeliver it
+        log.exception("could not keep dead letter %s", arrived.event_id)
+        return RETRY
+    log.warning(
+        "dead letter %s from %s kept (seen %d times)",
+        arrived.event_id,
+        arrived.topic or "an unknown topic",
+        attempts,
+    )
+    return SUCCESS
 
 
 def _handler(topic: str, consumers: list[Consumer]) -> Callable[[Request], Awaitable[dict]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,10 @@ class Reminder:
         ttl = body.get("ttl") or ""
         if due_time.startswith("R"):
             raise ScheduleError("dueTime cannot have repetitions")
+        iso = period_text.rsplit("/", 1)[-1]  # after any repetition count, R<n>/
+        if iso.startswith("P") and re.search(r"[DW]", iso.split("T")[0]):
+            # DAPR-CONTRACT.md: the Scheduler refuses ISO 8601 periods with days (or weeks)
+            raise ScheduleError(f"period with days is not supported: {period_text!r}")
         period = parse_period(period_text)
         due_at = parse_instant_or_offset(due_time, now) or now
         return cls(
@@ -85,19 +90,22 @@ class Reminder:
             data=json.dumps(body.get("data")).encode(),
             interval=period.interval if period else None,
             repetitions_left=period.repetitions if period else None,
-            expires_at=parse_instant_or_offset(ttl, now),
-            failure_policy=FailurePolicy.parse(body.get("failurePolicy")),
+            # a ttl offset counts from the due time, not from registration (as daprd)
+            expires_at=parse_instant_or_offset(ttl, due_at),
+            # daprd reads `failure_policy`; the Python SDK sends `failurePolicy`, which
+            # daprd ignores, so an SDK-registered reminder gets the default policy
+            # (DAPR-CONTRACT.md, "Reminders live in the Scheduler's etcd")
+            failure_policy=FailurePolicy.parse(body.get("failure_policy")),
             next_fire_at=due_at,
             etag=uuid.uuid4(),
         )
 
     def app_body(self) -> bytes:
-        """What the SDK's `ActorReminderData.from_dict` reads at `/method/remind/{name}`."""
-        head = b'{"data":' + self.data
-        tail = {"dueTime": self.due_time, "period": self.period}
-        if self.ttl:
-            tail["ttl"] = self.ttl
-        return head + b"," + json.dumps(tail).encode()[1:]
+        """What the SDK's `ActorReminderData.from_dict` reads at `/method/remind/{name}`:
+        when the Scheduler fires a reminder, daprd sends `dueTime` and `period` as "" and
+        no ttl, whatever was registered (DAPR-CONTRACT.md; pkg/actors/internal/scheduler,
+        the streamer's invokeActorReminder)."""
+        return b'{"data":' + self.data + b',"dueTime":"","period":""}'
 
     def as_doc(self) -> dict[str, Any]:
         doc = {

@@ -52,6 +52,13 @@ def actor_routes(service: ActorService, app: ActorChannel) -> list[Route]:
             return dapr_error(500, "ERR_ACTOR_INVOKE_METHOD", str(exc))
         except (AppUnreachable, AppCallFailed) as exc:
             return dapr_error(500, "ERR_ACTOR_INVOKE_METHOD", f"app call failed: {exc}")
+        if reply.status >= 300:
+            # daprd does not pass the app's error through: it answers 500 with its own
+            # error, wrapping the app's status and body (DAPR-CONTRACT.md, "Actor invoke
+            # errors"; pkg/actors/targets/app, pkg/messages)
+            text = reply.body.decode(errors="replace")
+            message = f"error from actor service: ({reply.status}) {text}"
+            return dapr_error(500, "ERR_ACTOR_INVOKE_METHOD", message)
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
     async def save_state(request: Request) -> Response:

@@ -80,7 +80,9 @@ class Timer:
             if spec.period is None:
                 break
             left = None if left is None else left - 1
-            fire_at = max(fire_at + spec.period.interval, datetime.now(UTC))
+            # Ticks missed while a callback ran long come back to back, as daprd catches
+            # them up, rather than collapsing into one.
+            fire_at = fire_at + spec.period.interval
         self._forget()
 
     async def _fire(self, path: str) -> None:

@@ -152,17 +152,18 @@ def _from_cloudevent(
         raise CloudEventError(f"payload is not JSON: {exc}") from exc
     if not isinstance(event, dict):
         raise CloudEventError("payload is not a JSON object")
-    event.update(
-        traceid=traceparent,
-        traceparent=traceparent,
-        tracestate=tracestate,
-        topic=topic,
-        pubsubname=pubsub,
-    )
-    event.setdefault("id", str(uuid.uuid4()))
-    event.setdefault("source", DEFAULT_SOURCE)
-    event.setdefault("type", DEFAULT_TYPE)
-    event.setdefault("specversion", SPEC_VERSION)
+    # As FromCloudEvent: the publisher's id stays, and none is made up when it has none. Its
+    # trace fields stay only if it carries `traceid`; without it, both `traceid` and
+    # `traceparent` become the publish request's, even over a `traceparent` of its own.
+    if "traceid" not in event:
+        event["traceid"] = event["traceparent"] = traceparent
+    event.setdefault("tracestate", tracestate)
+    event.update(topic=topic, pubsubname=pubsub)
+    for name, default in (("source", DEFAULT_SOURCE), ("type", DEFAULT_TYPE)):
+        if event.get(name) is None:  # Go's `m[k] == nil`: missing or JSON null
+            event[name] = default
+    if event.get("specversion") is None:
+        event["specversion"] = SPEC_VERSION
     return event
 
 

@@ -1,15 +1,23 @@
 """Delivering one message to the app, with daprd's outcome rules, retries and dead-lettering.
 
 An app that does not answer at all (down, restarting) costs no attempt: delivery waits for it,
-as daprd pauses subscriptions while the app is unhealthy, so nothing published meanwhile is
-lost. The app answers a POSTed CloudEvent with 2xx and `{"status": "SUCCESS"|"RETRY"|"DROP"}` (an
-empty or non-JSON 2xx body is success), 404 (logged and dropped, never retried), or anything
-else (retried). Retries back off exponentially; the policy comes from the component metadata
-Dapr's components use for this (`backOffInitialInterval`, `backOffMaxInterval`,
-`backOffMaxRetries`). Our defaults: 100ms doubling up to 5s, 4 retries, so 5 attempts in all.
-After the last failed attempt, on DROP, on expiry and when no route matches, the message goes
-to the subscription's `deadLetterTopic` (republished unchanged to the same pubsub) if it has
-one; otherwise it is dropped with a log line.
+as daprd pauses subscriptions while the app fails its health checks (dapr.yaml and the chart
+turn them on), so nothing published meanwhile is lost. The app answers a POSTed CloudEvent
+with 2xx and `{"status": "SUCCESS"|"RETRY"|"DROP"}` (an empty or non-JSON 2xx body is
+success), 404 (dropped: never retried) or anything else (a failure). This follows
+`pkg/runtime/subscription/postman/http/http.go`.
+
+As in `pkg/runtime/subscription/subscription.go`, each delivery runs under the component's
+inbound Resiliency policy (sidecar/resiliency.py): its timeout bounds every attempt, and its
+retries are the only retries before dead-lettering. So with a `deadLetterTopic` and no
+inbound retry policy, the first failure (RETRY, a non-2xx, a timeout) dead-letters. DROP and
+404 are dead-lettered at once when there is a `deadLetterTopic`, and acknowledged otherwise.
+An expired or unrouted event is dead-lettered if it can be, and acknowledged.
+
+Without a `deadLetterTopic`, a failed delivery goes back to the component, which redelivers
+it per its `backOff*` metadata (dapr/kit retry, as Dapr's components decode it: by default
+every 5 s for ever, holding back the events behind it) and, once those retries are spent,
+drops it with a log line. A message that is not a CloudEvent fails the same way.
 """
 
 from __future__ import annotations
@@ -19,16 +27,15 @@ import enum
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
 from sidecar.app_channel import AppChannel
-from sidecar.durations import parse_duration
 from sidecar.pubsub.cloudevents import CLOUDEVENT_CONTENT_TYPE, from_raw_payload, has_expired
 from sidecar.pubsub.subscriptions import Subscription
+from sidecar.resiliency import InboundPolicy, Retry
 
 log = logging.getLogger(__name__)
 
@@ -39,34 +46,13 @@ class Outcome(enum.Enum):
     SUCCESS = "SUCCESS"
     RETRY = "RETRY"
     DROP = "DROP"
-    NOT_FOUND = "NOT_FOUND"  # 404 from the app: daprd logs it and acknowledges
+    NOT_FOUND = "NOT_FOUND"  # 404 from the app: never retried, dead-lettered if it can be
     UNREACHABLE = "UNREACHABLE"  # no answer at all: wait for the app, spend no attempt
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    initial: float = 0.1
-    maximum: float = 5.0
-    max_retries: int = 4
-
-    @classmethod
-    def from_metadata(cls, metadata: dict[str, str]) -> RetryPolicy:
-        policy = cls()
-        initial = metadata.get("backOffInitialInterval")
-        maximum = metadata.get("backOffMaxInterval")
-        retries = metadata.get("backOffMaxRetries")
-        return cls(
-            initial=parse_duration(initial).total_seconds() if initial else policy.initial,
-            maximum=parse_duration(maximum).total_seconds() if maximum else policy.maximum,
-            max_retries=int(retries) if retries else policy.max_retries,
-        )
-
-    def delays(self) -> Iterator[float]:
-        """The pause before each retry; `max_retries` < 0 retries for ever, as in Dapr."""
-        delay, count = self.initial, 0
-        while self.max_retries < 0 or count < self.max_retries:
-            yield delay
-            delay, count = min(delay * 2, self.maximum), count + 1
+# How long to wait for an app that does not answer, or for a dead-letter publish to go
+# through: patiently, costing no attempt.
+_PATIENT = Retry(policy="exponential", initial_interval=0.1, max_interval=5.0, max_elapsed=0)
 
 
 class Deliverer:
@@ -77,13 +63,15 @@ class Deliverer:
         app: AppChannel,
         pubsub: str,
         subscriptions: list[Subscription],
-        policy: RetryPolicy,
+        component_retry: Retry,
         dead_letter: DeadLetter,
+        inbound: InboundPolicy | None = None,
     ) -> None:
         self._app = app
         self._pubsub = pubsub
         self._subscriptions = {s.topic: s for s in subscriptions}
-        self._policy = policy
+        self._component_retry = component_retry
+        self._inbound = inbound or InboundPolicy()
         self._dead_letter = dead_letter
         self._http: aiohttp.ClientSession | None = None
 
@@ -97,6 +85,22 @@ class Deliverer:
         `expired`: the transport knows the message outlived its `ttlInSeconds`.
         """
         subscription = self._subscriptions[topic]
+        delays = self._component_retry.delays()
+        while not await self._handle(subscription, body, expired):
+            delay = next(delays, None)
+            if delay is None:
+                log.error(
+                    "too many failed attempts at a message on %s/%s; dropping it",
+                    self._pubsub,
+                    topic,
+                )
+                return
+            await asyncio.sleep(delay)  # the component's backoff before it redelivers
+
+    async def _handle(self, subscription: Subscription, body: bytes, expired: bool) -> bool:
+        """One pass of daprd's subscription handler: True once the message is settled,
+        False for an error that the component redelivers."""
+        topic = subscription.topic
         if subscription.raw_payload:
             event = from_raw_payload(body, topic, self._pubsub)
             payload = json.dumps(event).encode()
@@ -104,42 +108,59 @@ class Deliverer:
             event, payload = _decode(body), body
             if event is None:
                 log.error("message on %s/%s is not a CloudEvent", self._pubsub, topic)
-                await self._give_up(subscription, body, "undecodable")
-                return
+                return await self._dead_lettered(subscription, body, "undecodable")
         event_id = event.get("id")
         if expired or has_expired(event):
             log.warning("dropping expired pub/sub event %s", event_id)
             await self._give_up(subscription, body, "expired")
-            return
+            return True
         path = subscription.route_for(event)
         if path is None:
             log.debug("no matching route for event %s on %s/%s", event_id, self._pubsub, topic)
             await self._give_up(subscription, body, "unrouted")
-            return
+            return True
         headers = {"content-type": CLOUDEVENT_CONTENT_TYPE}
         if traceparent := event.get("traceparent"):
             headers["traceparent"] = str(traceparent)
-        delays = self._policy.delays()
-        unreachable = RetryPolicy(self._policy.initial, self._policy.maximum, -1).delays()
+        outcome = await self._run_policy(path, payload, headers, event_id)
+        if outcome is Outcome.SUCCESS:
+            return True
+        if outcome in (Outcome.DROP, Outcome.NOT_FOUND):
+            await self._give_up(subscription, body, f"{outcome.value} from the app")
+            return True
+        return await self._dead_lettered(subscription, body, "delivery failed")
+
+    async def _dead_lettered(self, subscription: Subscription, body: bytes, why: str) -> bool:
+        """A failed message goes to the dead-letter topic if there is one; without one it is
+        the component's to redeliver."""
+        if not subscription.dead_letter_topic:
+            return False
+        await self._give_up(subscription, body, why)
+        return True
+
+    async def _run_policy(
+        self, path: str, payload: bytes, headers: dict[str, str], event_id: Any
+    ) -> Outcome:
+        """One run of the inbound Resiliency policy: attempts until success, a final
+        outcome (DROP, 404) or the policy's retries are spent (then RETRY)."""
+        delays = self._inbound.delays()
+        unreachable = _PATIENT.delays()
         while True:
-            outcome = await self._post(path, payload, headers, event_id)
-            if outcome in (Outcome.SUCCESS, Outcome.NOT_FOUND):
-                return
+            try:
+                async with asyncio.timeout(self._inbound.timeout):
+                    outcome = await self._post(path, payload, headers, event_id)
+            except TimeoutError:
+                log.warning("pub/sub event %s timed out in the app", event_id)
+                outcome = Outcome.RETRY
             if outcome is Outcome.UNREACHABLE:
                 await asyncio.sleep(next(unreachable))  # the app is down: wait for it to return
                 continue
-            if outcome is Outcome.DROP:
-                log.warning("DROP status returned from app for pub/sub event %s", event_id)
-                await self._give_up(subscription, body, "dropped by the app")
-                return
+            if outcome is not Outcome.RETRY:
+                return outcome
             delay = next(delays, None)
             if delay is None:
-                log.error(
-                    "pub/sub event %s on %s/%s failed every attempt", event_id, self._pubsub, topic
-                )
-                await self._give_up(subscription, body, "retries exhausted")
-                return
-            await asyncio.sleep(delay)  # backoff before the next attempt
+                return Outcome.RETRY
+            await asyncio.sleep(delay)  # the resiliency policy's backoff
 
     async def _post(
         self, path: str, payload: bytes, headers: dict[str, str], event_id: Any
@@ -166,11 +187,13 @@ class Deliverer:
             if status in ("", "SUCCESS"):
                 return Outcome.SUCCESS
             if status == "DROP":
+                log.warning("DROP status returned from app for pub/sub event %s", event_id)
                 return Outcome.DROP
             if status != "RETRY":
                 log.warning("unknown status %r from app for pub/sub event %s", status, event_id)
             return Outcome.RETRY
         if status_code == 404:
+            # daprd never retries a 404: like DROP, it is dead-lettered or acknowledged
             log.error("non-retriable 404 from app for pub/sub event %s: %s", event_id, text[:500])
             return Outcome.NOT_FOUND
         log.warning(
@@ -206,7 +229,7 @@ class Deliverer:
                 why,
             )
             return
-        delays = RetryPolicy(max_retries=-1).delays()
+        delays = _PATIENT.delays()
         while True:
             try:
                 await self._dead_letter(topic, body)

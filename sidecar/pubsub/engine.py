@@ -29,11 +29,12 @@ from sidecar.pubsub.cloudevents import (
     new_traceparent,
     ttl_of,
 )
-from sidecar.pubsub.delivery import Deliverer, RetryPolicy
+from sidecar.pubsub.delivery import Deliverer
 from sidecar.pubsub.kafka import KafkaTransport
 from sidecar.pubsub.postgres import PostgresTransport
 from sidecar.pubsub.subscriptions import Subscription, parse_subscriptions
 from sidecar.pubsub.transport import Transport
+from sidecar.resiliency import Resiliency, Retry
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,14 @@ SUPPORTED_TYPES = ("pubsub.postgresql", "pubsub.kafka")
 
 class PubSubEngine:
     def __init__(
-        self, components: list[Component], pool_for: PoolFor, app: AppChannel, app_id: str
+        self,
+        components: list[Component],
+        pool_for: PoolFor,
+        app: AppChannel,
+        app_id: str,
+        resiliency: Resiliency | None = None,
     ) -> None:
+        self._resiliency = resiliency or Resiliency()
         self._components = {c.name: c for c in components if c.kind == "pubsub"}
         for component in self._components.values():
             if component.type not in SUPPORTED_TYPES:
@@ -134,8 +141,9 @@ class PubSubEngine:
                 self._app,
                 name,
                 subscriptions,
-                RetryPolicy.from_metadata(self._components[name].metadata),
+                Retry.from_component_metadata(self._components[name].metadata),
                 dead_letter=lambda topic, body, t=transport: t.publish(topic, body),
+                inbound=self._resiliency.inbound(name),
             )
             self._deliverers.append(deliverer)
             await transport.subscribe(deliverer.topics, deliverer)

@@ -28,6 +28,7 @@ from datetime import timedelta
 import asyncpg
 
 from sidecar.components import Component
+from sidecar.database import retrying
 from sidecar.durations import parse_duration
 from sidecar.pubsub.transport import Handler
 
@@ -92,6 +93,7 @@ WHERE pubsub = $1 AND (expires_at < now() OR published_at < now() - $2::interval
 
 _BATCH = 1000
 _CLEANUP_EVERY = 60.0
+_SAVE_BACKOFF_MAX = 5.0
 
 
 def _lock_key(text: str) -> int:
@@ -202,8 +204,8 @@ class PostgresTransport:
         while True:
             try:
                 await self._pool.execute(CLEANUP, self._name, self._retention)
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("pubsub cleanup on %s failed: %s", self._name, exc)
+            except Exception as exc:  # housekeeping; the next round tries again
+                log.warning("pubsub cleanup on %s failed: %r", self._name, exc)
             await asyncio.sleep(_CLEANUP_EVERY)  # housekeeping period, nothing to wait on
 
 
@@ -229,8 +231,11 @@ class _TopicConsumer:
 
     async def run(self) -> None:
         t = self._t
-        self._position = self._fetched = await t._pool.fetchval(
-            OPEN_CURSOR, t._subscriber, t._name, self._topic, t._from_oldest
+        self._position = self._fetched = await retrying(
+            lambda: t._pool.fetchval(
+                OPEN_CURSOR, t._subscriber, t._name, self._topic, t._from_oldest
+            ),
+            what=f"open the cursor of {t._name}/{self._topic}",
         )
         saver = asyncio.create_task(self._save_loop())
         try:
@@ -238,8 +243,8 @@ class _TopicConsumer:
                 self._wake.clear()  # before the fetch, so a publish during it is not missed
                 try:
                     rows = await t._pool.fetch(FETCH, t._name, self._topic, self._fetched, _BATCH)
-                except (asyncpg.PostgresError, OSError) as exc:
-                    log.warning("reading %s/%s failed: %s", t._name, self._topic, exc)
+                except Exception as exc:  # whatever the database did, keep the topic alive
+                    log.warning("reading %s/%s failed: %r", t._name, self._topic, exc)
                     rows = []
                 if not rows:
                     with contextlib.suppress(TimeoutError):
@@ -301,18 +306,26 @@ class _TopicConsumer:
             self._dirty.set()
 
     async def _save_loop(self) -> None:
+        """Saves the cursor whenever it moved. It must outlive any failure: a loop that
+        ended let deliveries go on while the cursor stayed behind, so every later restart
+        replayed a growing backlog (a PostgreSQL restart once raised InternalClientError,
+        which an exception list here did not name)."""
+        delay = self._t._poll
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            if not await self._save():
-                self._dirty.set()
-                await asyncio.sleep(self._t._poll)  # database unavailable: retry later
+            if await self._save():
+                delay = self._t._poll
+                continue
+            self._dirty.set()
+            await asyncio.sleep(delay)  # back off while the database is unavailable
+            delay = min(delay * 2, _SAVE_BACKOFF_MAX)
 
     async def _save(self) -> bool:
         t = self._t
         try:
             await t._pool.execute(SAVE_CURSOR, t._subscriber, t._name, self._topic, self._position)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            log.warning("saving the cursor of %s/%s failed: %s", t._name, self._topic, exc)
+        except Exception as exc:  # any failure: report it, and the loop tries again
+            log.warning("saving the cursor of %s/%s failed: %r", t._name, self._topic, exc)
             return False
         return True

@@ -120,7 +120,7 @@ class WorkflowEngine:
             tags=dict(req.tags),
         )
         async with self.pool.acquire() as conn, conn.transaction():
-            visible = await self._create(conn, started, None, req.enforceUniqueInstanceId, now)
+            visible = await self._create(conn, started, None, now)
         self._wake_at(instance_id, visible)
         self._changed(instance_id)
         return instance_id
@@ -414,7 +414,7 @@ class WorkflowEngine:
         parent = parent_id if started.executionStarted.HasField("parentInstance") else None
         try:
             async with conn.transaction():  # a savepoint: a refused child undoes only itself
-                visible = await self._create(conn, started, parent, False, now)
+                visible = await self._create(conn, started, parent, now)
         except WorkflowError as refused:
             if parent is None:
                 log.warning("detached workflow not started: %s", refused)
@@ -435,21 +435,21 @@ class WorkflowEngine:
         conn: asyncpg.Connection,
         started: pb.HistoryEvent,
         parent_id: str | None,
-        enforce_unique: bool,
         now: datetime,
     ) -> datetime:
-        """Create (or re-create a finished) instance; returns when its start is visible."""
+        """Create an instance; returns when its start is visible.
+
+        An id that exists is refused whatever its state, completed and failed included,
+        and whatever `enforceUniqueInstanceId` says, until the instance is purged: daprd
+        does so since 1.18 (dapr/docs#5102; DAPR-CONTRACT.md, "Instance ids cannot be
+        reused since Dapr 1.18")."""
         start = started.executionStarted
         instance_id = start.workflowInstance.instanceId
         # Serializes concurrent starts of one id, including one that does not exist yet.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", instance_id)
         existing = await store.get_instance(conn, instance_id, lock=True)
         if existing is not None:
-            if existing.active:
-                raise already_exists(f"an active workflow with ID '{instance_id}' already exists")
-            if enforce_unique:
-                raise already_exists(f"a workflow with ID '{instance_id}' already exists")
-            await store.clear_instance_data(conn, [instance_id])
+            raise already_exists(f"a workflow with ID '{instance_id}' already exists")
         await store.insert_instance(
             conn,
             instance_id=instance_id,

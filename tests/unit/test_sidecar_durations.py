@@ -57,9 +57,15 @@ def test_an_omitted_period_means_fire_once() -> None:
     assert parse_period("") is None
 
 
-def test_a_period_must_be_positive() -> None:
+def test_a_period_of_zero_means_fire_once() -> None:
+    """daprd: pkg/actors/api/period.go, HasRepeats (DAPR-CONTRACT.md, "Timers")."""
+    assert parse_period("0s") is None
+    assert parse_period("0h0m0s0ms0μs") is None  # the Python SDK's timedelta(0)
+
+
+def test_a_negative_period_is_refused() -> None:
     with pytest.raises(ScheduleError):
-        parse_period("0s")
+        parse_period("-1s")
 
 
 def test_due_time_is_an_instant_or_an_offset_from_now() -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from sidecar.components import ComponentError
 from sidecar.pubsub.cloudevents import CloudEventError, envelope, has_expired
-from sidecar.pubsub.delivery import RetryPolicy
 from sidecar.pubsub.kafka import client_options
 from sidecar.pubsub.subscriptions import Match, SubscriptionError, parse_subscriptions
+from sidecar.resiliency import InboundPolicy, Resiliency, Retry, load_resiliency
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -61,6 +62,24 @@ def test_a_published_cloudevent_gets_topic_and_tracing_but_keeps_its_time() -> N
     assert (event["topic"], event["pubsubname"]) == ("t", "ps")
     assert event["traceparent"] == "00-abc-def-00"
     assert event["specversion"] == "1.0"
+
+
+def test_a_published_cloudevent_keeps_its_own_id_and_trace_fields() -> None:
+    """components-contrib pubsub/envelope.go (FromCloudEvent); DAPR-CONTRACT.md, "A payload
+    that is already a CloudEvent keeps its `id` and trace fields"."""
+    published = {
+        "id": "e1",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "traceid": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "k=v",
+    }
+    event = wrap(json.dumps(published).encode(), "application/cloudevents+json")
+    assert {k: event[k] for k in published} == published
+
+
+def test_a_published_cloudevent_without_an_id_gets_none() -> None:
+    event = wrap(b'{"type": "x"}', "application/cloudevents+json")
+    assert "id" not in event
 
 
 def test_a_cloudevent_that_is_not_an_object_is_refused() -> None:
@@ -127,11 +146,25 @@ def test_unsupported_expressions_and_duplicates_are_skipped() -> None:
         Match.parse("event.type matches 'x'")
 
 
-def test_retry_policy_doubles_up_to_its_cap_and_stops_after_max_retries() -> None:
-    policy = RetryPolicy.from_metadata(
-        {"backOffInitialInterval": "100ms", "backOffMaxInterval": "300ms", "backOffMaxRetries": "4"}
+def test_component_backoff_metadata_is_read_as_dapr_kit_retry() -> None:
+    """dapr/kit retry DecodeConfigWithPrefix(..., "backOff"), as components-contrib's Kafka
+    reads it: constant every 5 s for ever unless the metadata says otherwise."""
+    assert Retry.from_component_metadata({}) == Retry()
+    assert list(
+        Retry.from_component_metadata(
+            {"backOffDuration": "10ms", "backOffMaxRetries": "2"}
+        ).delays()
+    ) == [0.01, 0.01]
+    exponential = Retry.from_component_metadata(
+        {
+            "backOffPolicy": "exponential",
+            "backOffInitialInterval": "100ms",
+            "backOffMaxRetries": "3",
+        }
     )
-    assert [round(d, 3) for d in policy.delays()] == [0.1, 0.2, 0.3, 0.3]
+    assert (exponential.policy, exponential.initial_interval) == ("exponential", 0.1)
+    with pytest.raises(ValueError):
+        Retry.from_component_metadata({"backOffPolicy": "linear"})
 
 
 def test_kafka_password_auth_maps_to_sasl_over_tls_unless_disabled() -> None:
@@ -161,3 +194,58 @@ def test_kafka_refuses_unknown_auth_and_mtls_without_a_key_pair() -> None:
         client_options({"brokers": "a:9092", "authType": "mtls"}, "tickler")
     with pytest.raises(ComponentError):
         client_options({}, "tickler")
+
+
+def test_the_local_resiliency_file_gives_the_pubsub_its_inbound_policy() -> None:
+    """sidecar/resiliency.py reads components/local/resiliency.yaml as daprd does."""
+    inbound = load_resiliency(Path("components/local"), "tickler").inbound("pubsub")
+    assert inbound.timeout == 30.0
+    assert inbound.retry == Retry(policy="exponential", max_interval=30.0, max_retries=8)
+    assert load_resiliency(Path("components/local"), "other-app").inbound("pubsub") == (
+        InboundPolicy()
+    )
+
+
+def test_exponential_retries_start_at_half_a_second_and_grow_by_half_with_jitter() -> None:
+    """dapr/kit retry (cenkalti/backoff): 0.5 s x1.5 up to maxInterval, each +/-50 %."""
+    waits = list(Retry(policy="exponential", max_interval=1.0, max_retries=4).delays())
+    assert len(waits) == 4
+    for wait, interval in zip(waits, [0.5, 0.75, 1.0, 1.0], strict=True):
+        assert interval * 0.5 <= wait <= interval * 1.5
+    assert list(Retry(duration=0.2, max_retries=2).delays()) == [0.2, 0.2]
+
+
+def test_a_published_cloudevent_without_traceid_gets_the_requests_trace() -> None:
+    """components-contrib pubsub/envelope.go, FromCloudEvent: `traceparent` alone does not
+    survive; without `traceid` both fields become the publish request's."""
+    published = {"id": "e1", "traceparent": "00-1111-2222-01"}
+    event = wrap(json.dumps(published).encode(), "application/cloudevents+json")
+    assert (event["id"], event["traceid"], event["traceparent"]) == (
+        "e1",
+        "00-abc-def-00",
+        "00-abc-def-00",
+    )
+
+
+def test_a_named_component_target_gets_only_its_own_inbound_policies() -> None:
+    """pkg/resiliency/resiliency.go, ComponentInboundPolicy: default policies apply only to
+    a component that is not a target; a target without an inbound retry makes one attempt."""
+    resiliency = Resiliency(
+        retries={"DefaultRetryPolicy": Retry(max_retries=3), "tight": Retry(max_retries=1)},
+        timeouts={"DefaultComponentInboundTimeoutPolicy": 2.0, "never": 0.0},
+        components={"pubsub": {"inbound": {"timeout": "never"}}, "other": {"outbound": {}}},
+    )
+    assert resiliency.inbound("pubsub") == InboundPolicy(retry=None, timeout=None)
+    assert resiliency.inbound("other") == InboundPolicy()
+    assert resiliency.inbound("untargeted") == InboundPolicy(
+        retry=Retry(max_retries=3), timeout=2.0
+    )
+    resiliency.retries["DefaultPubsubComponentInboundRetryPolicy"] = Retry(max_retries=1)
+    assert resiliency.inbound("untargeted").retry == Retry(max_retries=1)
+
+
+def test_exponential_retries_stop_after_fifteen_minutes_of_elapsed_time() -> None:
+    """cenkalti/backoff v4 DefaultMaxElapsedTime, which dapr/kit keeps: an exponential
+    policy with maxRetries -1 still gives up; a wait that would end past it is not taken."""
+    retry = Retry(policy="exponential", initial_interval=400.0, max_interval=400.0, randomization=0)
+    assert list(retry.delays()) == [400.0, 400.0]

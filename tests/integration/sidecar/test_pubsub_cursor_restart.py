@@ -1,0 +1,112 @@
+"""The `pubsub.postgresql` cursor across a PostgreSQL restart (issue 9, "A stuck cursor").
+
+A fault drill restarted PostgreSQL under the dev stack: deliveries went on, but the
+subscription's cursor in `dapr_pubsub_cursors` stopped for good, because the first query on a
+pooled connection that the restart had killed raised asyncpg's InternalClientError ("cannot
+switch to state 15; another operation (2) is in progress"), which the save loop did not catch.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from sidecar.database import close_pools, pool_for
+from store.embedded_pg import ensure_database
+from tests.harness import DaprPair, eventually
+from tests.integration.sidecar.pubsub_harness import (
+    APP_TARGET,
+    dapr_client,
+    wait_for_deliveries,
+    write_component,
+)
+from tests.integration.sidecar.test_actor_faults import own_postgres, pg_ctl
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.dev_sidecar("reads and restarts the database of pubsub.postgresql"),
+]
+
+__all__ = ["own_postgres"]  # a fixture, used by name
+
+CURSOR = "SELECT position FROM dapr_pubsub_cursors WHERE topic = 'orders'"
+NEWEST = "SELECT max(id) FROM dapr_pubsub_messages WHERE topic = 'orders'"
+
+
+def publish(pair: DaprPair, mark: str, count: int) -> None:
+    with dapr_client(pair) as client:
+        for n in range(count):
+            client.publish_event(
+                "pubsub",
+                "orders",
+                json.dumps({"mark": mark, "n": n}),
+                data_content_type="application/json",
+            )
+
+
+async def cursor_and_newest(database: str) -> tuple[int | None, int | None]:
+    conn = await asyncpg.connect(database)
+    try:
+        return await conn.fetchval(CURSOR), await conn.fetchval(NEWEST)
+    finally:
+        await conn.close()
+
+
+async def test_the_cursor_advances_after_postgresql_restarts(
+    own_postgres: tuple[str, Path], tmp_path: Path
+) -> None:
+    admin_uri, pgdata = own_postgres
+    database = await ensure_database(admin_uri, "cursor_restart", fresh=True)
+    resources = write_component(
+        tmp_path / "resources", "pubsub.postgresql", {"connectionString": database}
+    )
+    pair = DaprPair(APP_TARGET, resources, tmp_path, runtime="sidecar")
+    try:
+        pair.start()
+        before = uuid.uuid4().hex
+        publish(pair, before, 5)
+        wait_for_deliveries(pair, "orders", before, count=5)
+
+        pg_ctl(pgdata, "restart")  # -m fast: every pooled connection of the sidecar is killed
+
+        after = uuid.uuid4().hex
+        publish(pair, after, 20)
+        wait_for_deliveries(pair, "orders", after, count=20)
+
+        async def settled() -> bool:
+            cursor, newest = await cursor_and_newest(database)
+            return cursor is not None and cursor == newest
+
+        await eventually(settled, what="the cursor to reach the newest message")
+    finally:
+        pair.stop()
+
+
+async def test_a_connection_that_failed_after_a_restart_is_never_handed_out_again(
+    make_database,
+) -> None:
+    """Killing a pooled connection's backend while it sits idle makes the next query on it
+    fail (sometimes InternalClientError, sometimes ConnectionDoesNotExistError, depending on
+    whether asyncpg has seen the socket close yet). Either way that connection is terminated,
+    so the pool's next checkout is a working connection."""
+    database = await make_database("pool_broken")
+    pool = await pool_for(database)
+    admin = await asyncpg.connect(database)
+    try:
+        for _ in range(10):
+            pid = await pool.fetchval("SELECT pg_backend_pid()")
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            try:
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.fetchval("SELECT 1")
+            except (asyncpg.InternalClientError, asyncpg.PostgresConnectionError):
+                pass  # the query on the killed connection may fail; the next checkout must not
+            async with pool.acquire() as conn, conn.transaction():
+                assert await conn.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await admin.close()
+        await close_pools()
