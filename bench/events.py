@@ -1,4 +1,5 @@
-"""Events end to end: commit -> outbox relay -> dev sidecar (PostgreSQL pub/sub) -> consumers.
+"""Events end to end: commit -> outbox relay -> dev sidecar (Kafka on Tansu by default;
+TICKLER_BENCH_PUBSUB=postgres for its PostgreSQL transport) -> consumers.
 
     .venv/bin/python bench/events.py [--changes 200] [--burst 1000]
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from api.auth import issue_token  # noqa: E402
 from bench._common import percentile  # noqa: E402
-from bench._stack import SECRET, start_stack  # noqa: E402
+from bench._stack import PUBSUB, SECRET, start_stack  # noqa: E402
 from tests.harness import eventually  # noqa: E402
 
 CONCURRENCY = 16
@@ -120,7 +121,8 @@ def main() -> None:
         f"- command: `.venv/bin/python bench/events.py --changes {args.changes} "
         f"--burst {args.burst}`"
     )
-    print(f"- machine: {os.cpu_count()} cores; dev sidecar, pubsub.postgresql")
+    transport = "pubsub.postgresql" if PUBSUB == "postgres" else "pubsub.kafka on Tansu"
+    print(f"- machine: {os.cpu_count()} cores; dev sidecar, {transport}")
     print(
         f"- create -> SSE stream ({len(ms)} changes, one at a time): p50 "
         f"{statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, p99 {percentile(ms, 0.99):.0f} ms, "
