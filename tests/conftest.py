@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from store.embedded_pg import ensure_database, start_embedded
+from tests.harness import pg_ctl
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,3 +68,14 @@ def make_database(pg_admin_uri: str) -> Callable[[str], Awaitable[str]]:
         return await ensure_database(pg_admin_uri, name, fresh=True)
 
     return make
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL server of this test's own, so stopping it disturbs no other test:
+    (admin URI, data directory)."""
+    pgdir = tmp_path / "pg"
+    uri = start_embedded(pgdir)
+    yield uri, pgdir / "pgdata"
+    # The wheel stops the server it started; after a restart that is another process.
+    pg_ctl(pgdir / "pgdata", "stop")

