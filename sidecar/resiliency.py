@@ -89,7 +89,7 @@ class Retry:
         rng = rng or random.Random()
 
         def waits() -> Iterator[float]:
-            interval, count = self.initial_interval, 0
+            interval, count, waited = self.initial_interval, 0, 0.0
             while self.max_retries < 0 or count < self.max_retries:
                 count += 1
                 if self.policy != "exponential":
@@ -98,9 +98,12 @@ class Retry:
                 delta = self.randomization * interval
                 wait = interval - delta + rng.random() * 2 * delta
                 interval = min(interval * self.multiplier, self.max_interval)
-                elapsed = time.monotonic() - started
+                # the caller sleeps each wait, so real time covers them; counting them too
+                # keeps a caller that does not sleep (a test) from iterating for ever
+                elapsed = max(time.monotonic() - started, waited)
                 if self.max_elapsed > 0 and elapsed + wait > self.max_elapsed:
                     return
+                waited += wait
                 yield wait
 
         return waits()
