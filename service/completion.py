@@ -60,7 +60,6 @@ class Completions(Protocol):
         self, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
     ) -> Completion | Pending:
         """Raises DependencyUnavailable when the runtime cannot be reached."""
-        ...
 
     async def operation(self, operation_id: str) -> dict: ...
 
