@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,13 @@ class Retry:
             multiplier=float(values.get("multiplier", default.multiplier)),
         )
 
-    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+    def delays(
+        self, rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> Iterator[float]:
         """The wait before each retry, as many as the policy allows. Call it when the first
-        attempt starts: exponential backoff counts its elapsed time from then."""
-        started = time.monotonic()
+        attempt starts: exponential backoff counts its elapsed time (attempts included)
+        from then."""
+        started = clock()
         rng = rng or random.Random()
 
         def waits() -> Iterator[float]:
@@ -100,7 +103,7 @@ class Retry:
                 interval = min(interval * self.multiplier, self.max_interval)
                 # the caller sleeps each wait, so real time covers them; counting them too
                 # keeps a caller that does not sleep (a test) from iterating for ever
-                elapsed = max(time.monotonic() - started, waited)
+                elapsed = max(clock() - started, waited)
                 if self.max_elapsed > 0 and elapsed + wait > self.max_elapsed:
                     return
                 waited += wait

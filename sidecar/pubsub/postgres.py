@@ -236,6 +236,7 @@ class _TopicConsumer:
                 OPEN_CURSOR, t._subscriber, t._name, self._topic, t._from_oldest
             ),
             what=f"open the cursor of {t._name}/{self._topic}",
+            give_up_after=float("inf"),  # a consumer that gave up would leave its topic unread
         )
         saver = asyncio.create_task(self._save_loop())
         try:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from sidecar.components import ComponentError
+from sidecar.components import Component, ComponentError
 from sidecar.pubsub.cloudevents import CloudEventError, envelope, has_expired
 from sidecar.pubsub.kafka import client_options
+from sidecar.pubsub.postgres import PostgresTransport, _TopicConsumer
 from sidecar.pubsub.subscriptions import Match, SubscriptionError, parse_subscriptions
 from sidecar.resiliency import InboundPolicy, Resiliency, Retry, load_resiliency
 
@@ -247,5 +250,52 @@ def test_a_named_component_target_gets_only_its_own_inbound_policies() -> None:
 def test_exponential_retries_stop_after_fifteen_minutes_of_elapsed_time() -> None:
     """cenkalti/backoff v4 DefaultMaxElapsedTime, which dapr/kit keeps: an exponential
     policy with maxRetries -1 still gives up; a wait that would end past it is not taken."""
+    now = [0.0]
     retry = Retry(policy="exponential", initial_interval=400.0, max_interval=400.0, randomization=0)
-    assert list(retry.delays()) == [400.0, 400.0]
+    waits = []
+    for wait in retry.delays(clock=lambda: now[0]):
+        waits.append(wait)
+        now[0] += wait + 1.0  # the wait, then a failing attempt of 1 s
+    assert waits == [400.0, 400.0]
+
+
+class _FlakyPool:
+    """Stands in for asyncpg's pool: no real server raises InternalClientError on demand,
+    and that is the error the fault drill logged."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.saved: list[object] = []
+        self.caught_up = asyncio.Event()
+
+    async def execute(self, query: str, *args: object) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.saved.append(args[-1])  # the cursor position
+        self.caught_up.set()
+        return "INSERT 0 1"
+
+
+async def test_the_cursor_save_loop_outlives_any_error() -> None:
+    """Issue 9, "A stuck cursor": `_TopicConsumer`'s save loop ended for good on asyncpg's
+    InternalClientError, which its exception list did not name, while delivery went on."""
+    pool = _FlakyPool(
+        asyncpg.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        ),
+        RuntimeError("whatever comes next"),
+    )
+    component = Component("pubsub", "pubsub.postgresql", metadata={"pollInterval": "10ms"})
+    consumer = _TopicConsumer(PostgresTransport(component, pool, "tickler"), "orders", _ignore)
+    saver = asyncio.create_task(consumer._save_loop())
+    try:
+        consumer._order.append(42)
+        consumer._settle(42)
+        await asyncio.wait_for(pool.caught_up.wait(), timeout=5)
+        assert pool.saved == [42] and not saver.done()
+    finally:
+        saver.cancel()
+
+
+async def _ignore(topic: str, body: bytes, expired: bool) -> None:
+    return None

@@ -225,6 +225,46 @@ async def test_a_discarded_dead_letter_is_settled_and_stays_so(stack: Stack) -> 
     assert await count(stack, outbox, event.event_id) == 0
 
 
+async def test_an_event_its_consumer_drops_is_dead_lettered_by_the_sidecar_and_kept(
+    stack: Stack,
+) -> None:
+    """The whole path, with no test standing in for the sidecar's dead-lettering: a
+    CloudEvent on task-events that holds no Tickler event is answered DROP, so the sidecar
+    sends it to the subscription's deadLetterTopic, as daprd does
+    (`pkg/runtime/subscription/subscription.go`, sendToDeadLetter: the message's bytes,
+    unchanged, so its `topic` is still task-events). DAPR-CONTRACT.md, "Publishing a payload
+    that is already a CloudEvent keeps its `id`": the test finds it by the id it gave it."""
+    event_id = uuid.uuid4()
+    body = {
+        "specversion": "1.0",
+        "id": str(event_id),
+        "source": "elsewhere",
+        "type": "com.example.unknown",
+        "datacontenttype": "application/json",
+        "data": {"event_id": str(event_id), "type": "task.renamed"},
+    }
+    async with stack.sidecar() as sidecar:
+        r = await sidecar.post(
+            f"/v1.0/publish/pubsub/{TASK_EVENTS}",
+            json=body,
+            headers={"content-type": "application/cloudevents+json"},
+        )
+        assert r.status_code == 204, r.text
+
+    async def seen() -> bool:
+        return bool(await dead_letter_rows(stack, event_id))
+
+    await eventually(seen, what="the dropped event kept as a dead letter")
+    dead_letter_id = str((await dead_letter_rows(stack, event_id))[0]["id"])
+    async with operator(stack) as ops:
+        got = (await ops.get(f"{OPS}/{dead_letter_id}")).json()
+        assert (got["topic"], got["attempts"], got["state"]) == (TASK_EVENTS, 1, "kept")
+        assert got["reason"].startswith("none given")
+        r = await ops.post(f"{OPS}/{dead_letter_id}/redrive")
+        assert r.status_code == 409, r.text
+        assert "not hold a Tickler event" in r.json()["detail"]
+
+
 async def test_a_dead_letter_of_unknown_origin_cannot_be_redriven_but_can_be_discarded(
     stack: Stack,
 ) -> None:

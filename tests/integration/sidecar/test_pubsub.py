@@ -45,8 +45,9 @@ async def pair(
         "pubsub.postgresql",
         {
             "connectionString": await make_database("pubsub"),
-            "backOffInitialInterval": "10ms",
-            "backOffMaxInterval": "100ms",
+            # dapr/kit retry, as Dapr's components read it: constant unless backOffPolicy
+            # says exponential, so the interval is backOffDuration (default 5s)
+            "backOffDuration": "10ms",
             "backOffMaxRetries": str(MAX_ATTEMPTS - 1),
         },
     )
@@ -222,6 +223,29 @@ def test_with_a_dead_letter_topic_and_no_resiliency_the_first_failure_dead_lette
     assert dead["event"]["topic"] == "doomed"  # the original message, republished unchanged
 
 
+def test_without_a_dead_letter_topic_the_components_backoff_redelivers_then_drops(
+    pair: DaprPair,
+) -> None:
+    """pkg/runtime/subscription/subscription.go (no deadLetterTopic: the error goes back to
+    the component, "for backwards compatibility (component-level retry)"), and the component
+    retries per its `backOff*` metadata (components-contrib common/component/kafka/consumer.go,
+    dapr/kit retry); DAPR-CONTRACT.md: "Component `backOff*` metadata applies only when no
+    dead-letter topic is set"."""
+    mark = marker()
+    with dapr_client(pair) as client:
+        client.publish_event(
+            "pubsub", "failing", json.dumps({"mark": mark}), data_content_type="application/json"
+        )
+        wait_for_deliveries(pair, "failing", mark, count=MAX_ATTEMPTS)
+        later = marker()  # delivery moved on past the dropped event
+        client.publish_event(
+            "pubsub", "failing", json.dumps({"mark": later}), data_content_type="application/json"
+        )
+    wait_for_deliveries(pair, "failing", later, count=MAX_ATTEMPTS)
+    attempts = deliveries_of(pair, "failing", mark)
+    assert [d["attempt"] for d in attempts] == list(range(1, MAX_ATTEMPTS + 1))
+
+
 def test_drop_status_settles_the_event_without_retry(pair: DaprPair) -> None:
     mark = marker()
     with dapr_client(pair) as client:
@@ -229,7 +253,7 @@ def test_drop_status_settles_the_event_without_retry(pair: DaprPair) -> None:
             "pubsub", "dropped", json.dumps({"mark": mark}), data_content_type="application/json"
         )
         wait_for_deliveries(pair, "dropped", mark)
-        # A retry would come within the 10-100 ms backoff; a later event on the same
+        # A retry would come within the 10 ms backoff; a later event on the same
         # pubsub proves delivery moved on.
         later = marker()
         client.publish_event(

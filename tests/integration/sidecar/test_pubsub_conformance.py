@@ -93,23 +93,48 @@ def test_an_attempt_past_the_policy_timeout_fails_and_is_dead_lettered(pair: Dap
     assert [d["attempt"] for d in deliveries_of(pair, "slow", mark)] == list(range(1, RETRIES + 2))
 
 
-def test_a_published_cloudevent_keeps_its_id_and_traceparent(pair: DaprPair) -> None:
-    """components-contrib pubsub/envelope.go (~l.129-169, FromCloudEvent) as called from
-    pkg/runtime/pubsub/envelope.go; DAPR-CONTRACT.md: "A payload that is already a
-    CloudEvent keeps its `id` and trace fields. daprd sets no default `id` then"."""
-    mark = uuid.uuid4().hex
-    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+def published_cloudevent(pair: DaprPair, mark: str, **trace: str) -> dict:
     cloudevent = {
         "specversion": "1.0",
         "id": f"evt-{mark}",
         "source": "tickler-api",
         "type": "tickler.task.created",
-        "traceparent": traceparent,
         "datacontenttype": "application/json",
         "data": {"mark": mark},
+        **trace,
     }
     publish(pair, "orders", json.dumps(cloudevent), "application/cloudevents+json")
     [delivery] = wait_for_deliveries(pair, "orders", mark)
+    return delivery
+
+
+def test_a_published_cloudevent_keeps_its_id_and_trace_fields(pair: DaprPair) -> None:
+    """components-contrib pubsub/envelope.go (~l.129-169, FromCloudEvent) as called from
+    daprd's pkg/runtime/pubsub/cloudevents.go (NewCloudEvent; DAPR-CONTRACT.md names it
+    envelope.go); DAPR-CONTRACT.md: "A payload that is already a CloudEvent keeps its `id`
+    and trace fields. daprd sets no default `id` then"."""
+    mark = uuid.uuid4().hex
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    delivery = published_cloudevent(
+        pair, mark, traceid=traceparent, traceparent=traceparent, tracestate="k=v"
+    )
     assert delivery["event"]["id"] == f"evt-{mark}"
+    assert delivery["event"]["traceid"] == traceparent
     assert delivery["event"]["traceparent"] == traceparent
+    assert delivery["event"]["tracestate"] == "k=v"
     assert delivery["traceparent"] == traceparent
+
+
+def test_a_published_cloudevent_without_traceid_takes_the_publish_calls_trace(
+    pair: DaprPair,
+) -> None:
+    """components-contrib pubsub/envelope.go (FromCloudEvent): only a `traceid` in the event
+    keeps its trace fields; without one, `traceid` and `traceparent` are both set from the
+    publish call, over the event's own `traceparent`. The id stays (DAPR-CONTRACT.md, as
+    above)."""
+    mark = uuid.uuid4().hex
+    own = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    delivery = published_cloudevent(pair, mark, traceparent=own)
+    event = delivery["event"]
+    assert event["id"] == f"evt-{mark}"
+    assert event["traceparent"] == event["traceid"] != own

@@ -53,8 +53,9 @@ async def pair(
             "initialOffset": "oldest",
             "sessionTimeout": "6s",
             "heartbeatInterval": "1s",
-            "backOffInitialInterval": "10ms",
-            "backOffMaxInterval": "100ms",
+            # dapr/kit retry, as Dapr's components read it: constant unless backOffPolicy
+            # says exponential, so the interval is backOffDuration (default 5s)
+            "backOffDuration": "10ms",
             "backOffMaxRetries": str(MAX_ATTEMPTS - 1),
         },
     )

@@ -5,6 +5,7 @@ at `GET /received/{topic}`. The topic decides how the app answers:
   orders, raw, orders-dlq, doomed-dlq: SUCCESS (raw has `rawPayload: "true"`)
   flaky: RETRY on the first two attempts of an event, then SUCCESS
   doomed: HTTP 500 every time; its deadLetterTopic is doomed-dlq
+  failing: HTTP 500 every time, and no dead-letter topic
   dropped: DROP (no dead-letter topic)
   empty: an empty 200, which Dapr treats as success
   missing: HTTP 404 every time; its deadLetterTopic is missing-dlq
@@ -96,6 +97,12 @@ async def on_doomed(request: Request) -> JSONResponse:
 async def on_doomed_dead_letter(request: Request) -> dict[str, str]:
     await _record("doomed-dlq", request)
     return {"status": "SUCCESS"}
+
+
+@dapr_app.subscribe(pubsub=PUBSUB, topic=_topic("failing"), route="/events/failing")
+async def on_failing(request: Request) -> JSONResponse:
+    await _record("failing", request)
+    return JSONResponse({"error": "cannot handle this"}, status_code=500)
 
 
 @dapr_app.subscribe(pubsub=PUBSUB, topic=_topic("dropped"), route="/events/dropped")
