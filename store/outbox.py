@@ -17,6 +17,17 @@ from store.tables import OutboxEvent, ProcessedEvent
 _outbox = OutboxEvent.__table__
 
 
+def row(event: Event) -> dict[str, Any]:
+    """The outbox row that carries `event`."""
+    return {
+        "event_id": event.event_id,
+        "topic": event.topic,
+        "type": event.type,
+        "user_id": event.user_id,
+        "payload": event.model_dump(mode="json"),
+    }
+
+
 async def claim_unpublished(conn: AsyncConnection, limit: int) -> Sequence[Any]:
     """The oldest unpublished rows, locked until the transaction ends. SKIP LOCKED lets
     several relays (one per replica) share the backlog without publishing a row twice at once."""
@@ -43,14 +54,7 @@ async def requeue_for_redrive(conn: AsyncConnection, event: Event, topic: str) -
     keeping its place in the change feed; otherwise the event gets a new row. A row that is
     still unpublished is left alone: the relay has yet to send it to all of its topics, the
     dead-lettering one among them, and narrowing it to one topic would lose the others."""
-    statement = insert(_outbox).values(
-        event_id=event.event_id,
-        topic=event.topic,
-        type=event.type,
-        user_id=event.user_id,
-        payload=event.model_dump(mode="json"),
-        redrive_topic=topic,
-    )
+    statement = insert(_outbox).values(**row(event), redrive_topic=topic)
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=["event_id"],

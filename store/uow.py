@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.events import Event
 from service.clock import Clock
+from store import outbox
 from store.tables import OutboxEvent
 
 
@@ -62,16 +63,7 @@ class SqlUnitOfWork:
             await self.conn.execute(
                 # an event id already there is an idempotent step's re-run: keep the first
                 insert(OutboxEvent.__table__).on_conflict_do_nothing(index_elements=["event_id"]),
-                [
-                    {
-                        "event_id": e.event_id,
-                        "topic": e.topic,
-                        "type": e.type,
-                        "user_id": e.user_id,
-                        "payload": e.model_dump(mode="json"),
-                    }
-                    for e in self.events
-                ],
+                [outbox.row(e) for e in self.events],
             )
         await self.conn.commit()
         published = bool(self.events)

@@ -38,22 +38,29 @@ class SidecarUnavailable(Exception):
     """The sidecar did not answer its health check: publish later."""
 
 
+def malformed_cloudevent(payload: dict[str, Any]) -> dict[str, Any]:
+    """What the relay publishes to dlq-events in place of an outbox payload that no event
+    type accepts: the payload as data, under its own event id."""
+    return {
+        "specversion": "1.0",
+        "id": str(payload.get("event_id")),
+        "source": "tickler",
+        "type": "tickler.malformed",
+        "datacontenttype": "application/json",
+        "data": payload,
+    }
+
+
 def cloudevent(payload: dict[str, Any]) -> tuple[list[str], bytes, str]:
     """(topics, CloudEvent JSON, partition key) for one outbox payload. Task events also go
     to the change feed. A payload no event class accepts goes to the dead-letter topic."""
     try:
         event = parse_event(payload)
     except (KeyError, ValidationError) as exc:
-        event_id = payload.get("event_id")
-        log.error("outbox event %s is malformed, dead-lettering it: %s", event_id, exc)
-        body = {
-            "specversion": "1.0",
-            "id": str(event_id),
-            "source": "tickler",
-            "type": "tickler.malformed",
-            "datacontenttype": "application/json",
-            "data": payload,
-        }
+        log.error(
+            "outbox event %s is malformed, dead-lettering it: %s", payload.get("event_id"), exc
+        )
+        body = malformed_cloudevent(payload)
         return [DEAD_LETTERS], json.dumps(body).encode(), str(payload.get("task_id"))
     body = {
         "specversion": "1.0",

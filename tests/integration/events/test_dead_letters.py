@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from api.auth import OPERATOR, issue_token
-from api.events.relay import cloudevent
+from api.events.relay import cloudevent, malformed_cloudevent
 from domain.events import DEAD_LETTERS, TASK_EVENTS, TaskCreated
 from tests.harness import eventually
 from tests.integration.events.scenarios import create, fetch
@@ -59,15 +59,26 @@ async def dead_letter_rows(stack: Stack, event_id: uuid.UUID) -> list[Any]:
     )
 
 
-async def kept(stack: Stack, event: TaskCreated, attempts: int = 1) -> str:
+async def publish_cloudevent(stack: Stack, topic: str, body: dict[str, Any]) -> None:
+    """Published as a CloudEvent of its own, as an app publishing one does (no rawPayload)."""
+    async with stack.sidecar() as sidecar:
+        r = await sidecar.post(
+            f"/v1.0/publish/pubsub/{topic}",
+            json=body,
+            headers={"content-type": "application/cloudevents+json"},
+        )
+    assert r.status_code == 204, r.text
+
+
+async def kept(stack: Stack, event_id: uuid.UUID, attempts: int = 1) -> str:
     """Wait until the event's dead letter has been seen `attempts` times; its id."""
 
     async def seen() -> bool:
-        rows = await dead_letter_rows(stack, event.event_id)
+        rows = await dead_letter_rows(stack, event_id)
         return bool(rows) and rows[0]["attempts"] >= attempts
 
-    await eventually(seen, what=f"dead letter {event.event_id} seen {attempts} times")
-    return str((await dead_letter_rows(stack, event.event_id))[0]["id"])
+    await eventually(seen, what=f"dead letter {event_id} seen {attempts} times")
+    return str((await dead_letter_rows(stack, event_id))[0]["id"])
 
 
 async def count(stack: Stack, sql: str, *args: Any) -> int:
@@ -89,9 +100,9 @@ async def test_a_dead_letter_delivered_twice_is_kept_once(stack: Stack) -> None:
         event = unhandled_event(await create(c, title="twice"), "dl-twice")
     body = dead_lettered(event)
     await put_on_dead_letters(stack, body)
-    await kept(stack, event)
+    await kept(stack, event.event_id)
     await put_on_dead_letters(stack, body)
-    dead_letter_id = await kept(stack, event, attempts=2)
+    dead_letter_id = await kept(stack, event.event_id, attempts=2)
 
     assert len(await dead_letter_rows(stack, event.event_id)) == 1
     async with operator(stack) as ops:
@@ -117,7 +128,7 @@ async def test_a_redriven_dead_letter_is_processed_once_by_its_topics_consumers(
     async with stack.client("dl-redrive") as c:
         event = unhandled_event(await create(c, title="redrive me"), "dl-redrive")
     await put_on_dead_letters(stack, dead_lettered(event))
-    dead_letter_id = await kept(stack, event)
+    dead_letter_id = await kept(stack, event.event_id)
 
     async with operator(stack) as ops:
         r = await ops.post(f"{OPS}/{dead_letter_id}/redrive")
@@ -170,7 +181,7 @@ async def test_a_redrive_of_a_handled_event_is_skipped_by_the_consumers(stack: S
         await fetch(stack, "SELECT published_at FROM outbox WHERE event_id = $1", event.event_id)
     )[0]["published_at"]
     await put_on_dead_letters(stack, dead_lettered(event))
-    dead_letter_id = await kept(stack, event)
+    dead_letter_id = await kept(stack, event.event_id)
     async with operator(stack) as ops:
         r = await ops.post(f"{OPS}/{dead_letter_id}/redrive")
         assert r.status_code == 200, r.text
@@ -208,7 +219,7 @@ async def test_a_discarded_dead_letter_is_settled_and_stays_so(stack: Stack) -> 
     async with stack.client("dl-discard") as c:
         event = unhandled_event(await create(c, title="discard me"), "dl-discard")
     await put_on_dead_letters(stack, dead_lettered(event))
-    dead_letter_id = await kept(stack, event)
+    dead_letter_id = await kept(stack, event.event_id)
 
     async with operator(stack) as ops:
         r = await ops.post(f"{OPS}/{dead_letter_id}/discard")
@@ -243,19 +254,9 @@ async def test_an_event_its_consumer_drops_is_dead_lettered_by_the_sidecar_and_k
         "datacontenttype": "application/json",
         "data": {"event_id": str(event_id), "type": "task.renamed"},
     }
-    async with stack.sidecar() as sidecar:
-        r = await sidecar.post(
-            f"/v1.0/publish/pubsub/{TASK_EVENTS}",
-            json=body,
-            headers={"content-type": "application/cloudevents+json"},
-        )
-        assert r.status_code == 204, r.text
+    await publish_cloudevent(stack, TASK_EVENTS, body)
 
-    async def seen() -> bool:
-        return bool(await dead_letter_rows(stack, event_id))
-
-    await eventually(seen, what="the dropped event kept as a dead letter")
-    dead_letter_id = str((await dead_letter_rows(stack, event_id))[0]["id"])
+    dead_letter_id = await kept(stack, event_id)
     async with operator(stack) as ops:
         got = (await ops.get(f"{OPS}/{dead_letter_id}")).json()
         assert (got["topic"], got["attempts"], got["state"]) == (TASK_EVENTS, 1, "kept")
@@ -272,27 +273,10 @@ async def test_a_dead_letter_of_unknown_origin_cannot_be_redriven_but_can_be_dis
     published to dlq-events as a new CloudEvent, so its `topic` is dlq-events: its origin
     is unknown."""
     event_id = uuid.uuid4()
-    body = {
-        "specversion": "1.0",
-        "id": str(event_id),
-        "source": "tickler",
-        "type": "tickler.malformed",
-        "datacontenttype": "application/json",
-        "data": {"event_id": str(event_id), "type": "task.renamed"},
-    }
-    async with stack.sidecar() as sidecar:
-        r = await sidecar.post(
-            f"/v1.0/publish/pubsub/{DEAD_LETTERS}",
-            json=body,
-            headers={"content-type": "application/cloudevents+json"},
-        )
-        assert r.status_code == 204, r.text
+    body = malformed_cloudevent({"event_id": str(event_id), "type": "task.renamed"})
+    await publish_cloudevent(stack, DEAD_LETTERS, body)
 
-    async def seen() -> bool:
-        return bool(await dead_letter_rows(stack, event_id))
-
-    await eventually(seen, what="the malformed event kept")
-    dead_letter_id = str((await dead_letter_rows(stack, event_id))[0]["id"])
+    dead_letter_id = await kept(stack, event_id)
     async with operator(stack) as ops:
         got = (await ops.get(f"{OPS}/{dead_letter_id}")).json()
         assert got["topic"] is None
@@ -352,7 +336,7 @@ async def test_pages_of_dead_letters_join_up_to_the_whole_list(stack: Stack) -> 
     for event in events:
         await put_on_dead_letters(stack, dead_lettered(event))
     for event in events:
-        await kept(stack, event)
+        await kept(stack, event.event_id)
     async with operator(stack) as ops:
         whole = (await ops.get(OPS, params={"limit": 200})).json()
         assert whole["next_cursor"] is None

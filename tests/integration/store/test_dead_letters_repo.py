@@ -104,16 +104,7 @@ def task_created() -> TaskCreated:
 async def in_outbox(engine: AsyncEngine, *, published_at: datetime | None) -> TaskCreated:
     event = task_created()
     async with engine.begin() as conn:
-        await conn.execute(
-            _outbox.insert().values(
-                event_id=event.event_id,
-                topic=event.topic,
-                type=event.type,
-                user_id=event.user_id,
-                payload=event.model_dump(mode="json"),
-                published_at=published_at,
-            )
-        )
+        await conn.execute(_outbox.insert().values(**outbox.row(event), published_at=published_at))
     return event
 
 
