@@ -13,12 +13,12 @@ from api.auth import AuthError
 from domain.errors import (
     CompletionFailed,
     Conflict,
+    DependencyUnavailable,
     DomainError,
     NotFound,
     ValidationFailed,
     VersionMismatch,
 )
-from service.completion import DependencyUnavailable
 
 PROBLEM = "application/problem+json"
 _STATUS: dict[type[DomainError], int] = {

@@ -53,3 +53,11 @@ class CompletionFailed(DomainError):
     """Closing an occurrence could not finish (its saga compensated): it is open again."""
 
     title = "Completion failed"
+
+
+class DependencyUnavailable(DomainError):
+    """A runtime the use case needs (the Dapr sidecar) cannot be reached right now.
+    Nothing was decided, so the same request may simply be sent again later."""
+
+    title = "Dependency unavailable"
+    retry_after_s = 5  # a restarting sidecar is back within seconds

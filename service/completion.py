@@ -11,7 +11,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from domain.errors import DomainError, NotFound
+from domain.errors import NotFound
 from domain.tasks import Status
 from service import tasks
 from service.schemas import Completion
@@ -45,14 +45,6 @@ class Pending(BaseModel):
     """The saga is still running; poll `/v1/operations/{operation_id}`."""
 
     operation_id: str
-
-
-class DependencyUnavailable(DomainError):
-    """The runtime that carries completions out (the Dapr sidecar) cannot be reached right
-    now. Nothing was decided, so the same request may simply be sent again later."""
-
-    title = "Dependency unavailable"
-    retry_after_s = 5  # a restarting sidecar is back within seconds
 
 
 class Completions(Protocol):

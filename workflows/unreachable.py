@@ -1,5 +1,5 @@
 """Which failures of a call to the sidecar mean "it cannot be reached", as opposed to an
-answer it gave; those become the Completions port's DependencyUnavailable, which the API
+answer it gave; those become domain.errors.DependencyUnavailable, which the API
 answers with 503 and Retry-After (api/problems.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import grpc
 
-from service.completion import DependencyUnavailable
+from domain.errors import DependencyUnavailable
 
 # DEADLINE_EXCEEDED counts: a sidecar that is restarting accepts connections before it
 # answers, and a call into it then runs out of time rather than being refused
