@@ -1,7 +1,10 @@
 """The completion saga under load: HTTP POST /complete -> dev sidecar -> workflow -> series
 actor -> next occurrence, with N completions in flight on different series.
 
-    .venv/bin/python bench/saga.py [--series 300] [--in-flight 10]
+    .venv/bin/python bench/saga.py [--series 300] [--in-flight 10] [--profile DIR]
+
+--profile records py-spy flame data (collapsed stacks) of the app and the sidecar over the
+measured run into DIR, for bench/top_frames.py to summarise.
 
 Targets (issue 4): p95 from request to next occurrence visible under 250 ms; at least
 30 sagas/s. The app answers only once the saga finished, with the next occurrence in the
@@ -13,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from datetime import date
@@ -29,8 +34,54 @@ from bench._common import percentile  # noqa: E402
 from bench._stack import SECRET, CpuMeter, drained, machine, start_stack  # noqa: E402
 
 
+class Profiler:
+    """py-spy on the app and the sidecar, started and stopped with the CPU meter."""
+
+    def __init__(self, pair, out: Path | None) -> None:
+        self.targets = {"app": pair.app.popen.pid, "sidecar": pair.sidecar.popen.pid}
+        self.out = out
+        self.running: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name, pid in self.targets.items():
+            self.running.append(
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "-p",
+                        str(pid),
+                        "-f",
+                        "raw",
+                        "-r",
+                        "100",
+                        "--nonblocking",
+                        "-o",
+                        str(self.out / f"{name}.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+    def stop(self) -> None:
+        for proc in self.running:
+            proc.send_signal(signal.SIGINT)
+        for proc in self.running:
+            proc.wait(timeout=60)
+
+
 async def run(
-    base: str, database_url: str, series: int, users: int, in_flight: int, meter: CpuMeter
+    base: str,
+    database_url: str,
+    series: int,
+    users: int,
+    in_flight: int,
+    meter: CpuMeter,
+    profiler: Profiler,
 ) -> tuple[float, list[float]]:
     tokens = [
         {"Authorization": f"Bearer {issue_token(SECRET, f'bench-{u}')}"} for u in range(users)
@@ -71,10 +122,13 @@ async def run(
                 latencies.append(time.perf_counter() - began)
 
         await drained(database_url)  # the setup's events are not this measurement's
+        profiler.start()
         meter.start()
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(in_flight)))
-        return time.perf_counter() - began, latencies
+        elapsed = time.perf_counter() - began
+        profiler.stop()
+        return elapsed, latencies
 
 
 def main() -> None:
@@ -82,9 +136,11 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=300)
     parser.add_argument("--users", type=int, default=1, help="the series' owners, round robin")
     parser.add_argument("--in-flight", type=int, default=10)
+    parser.add_argument("--profile", type=Path, help="py-spy the app and sidecar into DIR")
     args = parser.parse_args()
     pair, database_url = start_stack("saga")
     meter = CpuMeter(pair, database_url)
+    profiler = Profiler(pair, args.profile)
     try:
         elapsed, lat = asyncio.run(
             run(
@@ -94,6 +150,7 @@ def main() -> None:
                 args.users,
                 args.in_flight,
                 meter,
+                profiler,
             )
         )
         cpu = meter.stop()
