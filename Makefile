@@ -38,11 +38,12 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-## Every benchmark in turn (about 15 minutes; bench/api.py wants `apt-get install wrk`).
+## Every benchmark in turn, each as `python -m bench.<name>` from the repo root (about
+## 15 minutes; bench/http_api.py wants `apt-get install wrk`).
 bench: $(STAMP)
-	for b in recurrence api search mcp_overhead sidecar_actors sidecar_reminders \
+	for b in recurrence http_api search mcp_overhead sidecar_actors sidecar_reminders \
 	         sidecar_workflows sidecar_pubsub saga reminders events unit_of_work; do \
-	    $(PY) bench/$$b.py || exit 1; done
+	    $(PY) -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .tickler .pytest_cache .ruff_cache

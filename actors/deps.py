@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from service.clock import Clock
+from domain.clock import Clock
 from store.uow import SqlUnitOfWork
 
 
@@ -20,11 +20,10 @@ class ActorDeps:
     retry_delay: timedelta = timedelta(seconds=5)
 
 
-def instant(value: datetime | str) -> datetime:
-    """A time from actor state or a method argument: the SDK's JSON serializer turns ISO
-    strings into datetimes on the way in, so both forms arrive; the result is aware UTC."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
+def instant(value: str) -> datetime:
+    """A time kept in actor state as an ISO string (actors/serializer.py reads state back as
+    plain JSON), as aware UTC."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
         raise ValueError(f"time without an offset: {value!r}")
-    return value.astimezone(UTC)
+    return moment.astimezone(UTC)

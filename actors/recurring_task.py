@@ -9,23 +9,35 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from dapr.actor import Actor, Remindable
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
+from pydantic import BaseModel, ConfigDict
 
 from actors.deps import ActorDeps
 from actors.recurring_task_interface import RecurringTaskActorInterface
-from domain.recurrence import CatchUp, Occurrence, next_occurrence, preview, summarize
+from domain.recurrence import CatchUp, summarize
 from domain.tasks import occurrence_id
 from service import series as series_svc
-from service.saga_steps import Closed
+from service.occurrences import NextAnswer, NextRequest, decide_next
 
-SERIES = "series"
-ANSWERS = "answers"
+# the definition and the remembered answers, in one state key: one read per activation
+SERIES = "series.v2"
 OVERDUE = "overdue"
 KEEP_ANSWERS = 20
+
+
+class SkipInstance(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    local: datetime  # the instance's wall clock in the series zone
+
+
+class SeriesState(BaseModel):
+    definition: series_svc.SeriesDefinition
+    # closed occurrence index -> the answer given, so a retried saga step gets it again
+    answers: dict[int, NextAnswer] = {}
 
 
 class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
@@ -33,87 +45,71 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
         super().__init__(ctx, actor_id)
         self.deps = deps
 
-    async def _definition(self) -> series_svc.SeriesDefinition:
+    async def _state(self) -> SeriesState:
         found, raw = await self._state_manager.try_get_state(SERIES)
         if found:
-            return series_svc.SeriesDefinition.model_validate(raw)
+            return SeriesState.model_validate(raw)
         definition = await series_svc.definition(self.deps.uow_factory(), uuid.UUID(self.id.id))
-        await self._store(definition)
-        return definition
+        state = SeriesState(definition=definition)
+        await self._store(state)
+        return state
 
-    async def _store(self, definition: series_svc.SeriesDefinition) -> None:
+    async def _definition(self) -> series_svc.SeriesDefinition:
+        return (await self._state()).definition
+
+    async def _store(self, state: SeriesState) -> None:
         # staged: the actor runtime saves every change in one transaction when the turn ends
-        await self._state_manager.set_state(SERIES, definition.model_dump(mode="json"))
+        await self._state_manager.set_state(SERIES, state.model_dump(mode="json"))
+
+    async def _store_definition(self, definition: series_svc.SeriesDefinition) -> None:
+        state = await self._state()
+        await self._store(state.model_copy(update={"definition": definition}))
 
     async def describe(self) -> dict:
         d = await self._definition()
         return {**d.model_dump(mode="json"), "summary": summarize(d.rule())}
 
-    async def preview(self, data: dict) -> dict:
-        d = await self._definition()
-        count = int(data.get("count", 10))
-        after = d.open_due_at - timedelta(microseconds=1) if d.open_due_at else None
-        return {
-            "rrule": d.rrule,
-            "summary": summarize(d.rule()),
-            "occurrences": [o.due_at.isoformat() for o in preview(d.rule(), count, after=after)],
-        }
-
-    async def next_after(self, data: dict) -> dict | None:
-        """The occurrence after a closed one: {"next": {index, due_at} | None, "ended": bool}.
+    async def next_after(self, data: dict) -> dict:
+        """The occurrence after a closed one: NextRequest in, NextAnswer out.
 
         Answers are remembered per closed index, so a retried saga step gets the same answer.
         """
-        closed = Closed.model_validate(data)
-        _, answers = await self._state_manager.try_get_state(ANSWERS)
-        answers = dict(answers or {})
-        key = str(closed.occurrence_index)
-        if key in answers:
-            return answers[key]
-        d = await self._definition()
-        answer: dict[str, Any]
+        request = NextRequest.model_validate(data)
+        state = await self._state()
+        known = state.answers.get(request.occurrence_index)
+        if known is not None:
+            return known.model_dump(mode="json")
+        d = state.definition
         if d.state != "active":
-            answer = {"next": None, "ended": d.state == "ended"}
+            answer = NextAnswer(next=None, ended=d.state == "ended")
         else:
-            done = Occurrence(
-                index=closed.occurrence_index, local=closed.local_due, due_at=closed.due_at
-            )
-            upcoming = next_occurrence(
-                d.rule(), done, completed_at=closed.closed_at, now=self.deps.clock.now()
-            )
-            if upcoming is None:
+            answer = decide_next(d.rule(), request, self.deps.clock.now())
+            if answer.next is None:
                 d = d.model_copy(update={"state": "ended", "open_task_id": None})
-                answer = {"next": None, "ended": True}
             else:
                 d = d.model_copy(
                     update={
-                        "open_task_id": occurrence_id(d.series_id, upcoming.index),
-                        "open_index": upcoming.index,
-                        "open_due_at": upcoming.due_at,
+                        "open_task_id": occurrence_id(d.series_id, answer.next.index),
+                        "open_index": answer.next.index,
+                        "open_due_at": answer.next.due_at,
                         "generated": d.generated + 1,
                     }
                 )
-                answer = {
-                    "next": {"index": upcoming.index, "due_at": upcoming.due_at.isoformat()},
-                    "ended": False,
-                }
-                await self._arm_overdue(d, upcoming.due_at)
-        answers[key] = answer
-        for old in sorted(answers, key=int)[:-KEEP_ANSWERS]:
+                await self._arm_overdue(d, answer.next.due_at)
+        answers = {**state.answers, request.occurrence_index: answer}
+        for old in sorted(answers)[:-KEEP_ANSWERS]:
             del answers[old]
-        await self._state_manager.set_state(ANSWERS, answers)
-        await self._store(d)
-        return answer
+        await self._store(SeriesState(definition=d, answers=answers))
+        return answer.model_dump(mode="json")
 
     async def skip_instance(self, data: dict) -> dict:
         """Skip one future instance, given by its wall-clock time (an EXDATE)."""
         d = await self._definition()
-        raw = data["local"]
-        local = (datetime.fromisoformat(raw) if isinstance(raw, str) else raw).replace(tzinfo=None)
+        local = SkipInstance.model_validate(data).local.replace(tzinfo=None)
         await series_svc.add_exdate(self.deps.uow_factory(), d.user_id, d.series_id, local)
         if local not in d.exdates:
             d = d.model_copy(update={"exdates": [*d.exdates, local]})
-            await self._store(d)
+            await self._store_definition(d)
         return d.model_dump(mode="json")
 
     async def pause(self) -> dict:
@@ -129,7 +125,7 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
         d = await self._definition()
         await series_svc.set_state(self.deps.uow_factory(), d.user_id, d.series_id, state)
         d = d.model_copy(update={"state": state})
-        await self._store(d)
+        await self._store_definition(d)
         return d.model_dump(mode="json")
 
     async def _arm_overdue(self, d: series_svc.SeriesDefinition, due_at: datetime) -> None:

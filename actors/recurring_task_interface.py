@@ -9,11 +9,9 @@ class RecurringTaskActorInterface(ActorInterface):
     @actormethod(name="Describe")
     async def describe(self) -> dict: ...
 
-    @actormethod(name="Preview")
-    async def preview(self, data: dict) -> dict: ...
-
     @actormethod(name="NextAfter")
-    async def next_after(self, data: dict) -> dict | None: ...
+    async def next_after(self, data: dict) -> dict:
+        """service.occurrences.NextRequest in, NextAnswer out (as JSON)."""
 
     @actormethod(name="SkipInstance")
     async def skip_instance(self, data: dict) -> dict: ...

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dapr.actor import Actor, Remindable
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
 
 from actors.deps import ActorDeps, instant
-from actors.reminder_schedule_interface import ReminderScheduleActorInterface
+from actors.reminder_schedule_interface import (
+    ReminderScheduleActorInterface,
+    Synced,
+    SyncTasks,
+)
 from service import reminders as reminders_svc
 
 PENDING = "pending"
@@ -57,7 +61,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
     async def sync_tasks(self, data: dict) -> dict:
         """Re-read the given tasks' pending reminders (after create, update, snooze,
         complete or delete) and re-arm."""
-        task_ids = [uuid.UUID(t) for t in data.get("task_ids", [])]
+        task_ids = list(SyncTasks.model_validate(data).task_ids)
         found, stored = await self._state_manager.try_get_state(PENDING)
         if not found:
             pending = await self._reload_all()  # a fresh schedule already has these tasks
@@ -68,7 +72,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
             pending.update({str(r.reminder_id): _entry(r) for r in rows})
             await self._state_manager.set_state(PENDING, pending)
         await self._arm(pending)
-        return {"pending": len(pending)}
+        return Synced(pending=len(pending)).model_dump()
 
     async def sync_all(self) -> dict:
         """Reload the whole schedule from PostgreSQL and register its reminder even when
@@ -76,37 +80,7 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         can see."""
         pending = await self._reload_all()
         await self._arm(pending, force=True)
-        return {"pending": len(pending)}
-
-    async def snooze(self, data: dict) -> dict:
-        result = await reminders_svc.snooze_reminder(
-            self.deps.uow_factory(),
-            self.user_id,
-            uuid.UUID(data["reminder_id"]),
-            minutes=data.get("minutes"),
-            until=instant(data["until"]) if data.get("until") else None,
-        )
-        pending = await self._pending()
-        entry = pending.get(str(result.id))
-        if entry is not None:
-            entry["fire_at"] = stamp(result.fire_at)
-        else:
-            pending = await self._reload_all()
-        await self._state_manager.set_state(PENDING, pending)
-        await self._arm(pending)
-        return result.model_dump(mode="json")
-
-    async def list_upcoming(self, data: dict) -> list:
-        pending = await self._pending()
-        limit = int(data.get("limit", 50))
-        upcoming = sorted(pending.values(), key=_fire_at)[:limit]
-        return [{**e, "fire_at": instant(e["fire_at"]).isoformat()} for e in upcoming]
-
-    async def explain(self, data: dict) -> dict:
-        result = await reminders_svc.explain_reminder(
-            self.deps.uow_factory(), self.user_id, uuid.UUID(data["reminder_id"])
-        )
-        return result.model_dump(mode="json")
+        return Synced(pending=len(pending)).model_dump()
 
     async def _arm(
         self, pending: dict[str, dict], *, force: bool = False, after: str | None = None
@@ -192,10 +166,10 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         await self._fire_due()
 
 
-def stamp(moment: datetime | str) -> str:
+def stamp(moment: datetime) -> str:
     """A fire time as kept in the schedule: UTC, always with microseconds, so that the
     order of the strings is the order of the times."""
-    return instant(moment).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _fire_at(entry: dict) -> str:

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import uuid
+
 from dapr.actor import ActorInterface, actormethod
+from pydantic import BaseModel, ConfigDict
+
+
+class SyncTasks(BaseModel):
+    """Re-read these tasks' pending reminders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_ids: tuple[uuid.UUID, ...]
+
+
+class Synced(BaseModel):
+    pending: int  # how many reminders the schedule holds now
 
 
 class ReminderScheduleActorInterface(ActorInterface):
     @actormethod(name="SyncTasks")
-    async def sync_tasks(self, data: dict) -> dict: ...
+    async def sync_tasks(self, data: dict) -> dict:
+        """SyncTasks in, Synced out (as JSON)."""
 
     @actormethod(name="SyncAll")
-    async def sync_all(self) -> dict: ...
-
-    @actormethod(name="Snooze")
-    async def snooze(self, data: dict) -> dict: ...
-
-    @actormethod(name="ListUpcoming")
-    async def list_upcoming(self, data: dict) -> list: ...
-
-    @actormethod(name="Explain")
-    async def explain(self, data: dict) -> dict: ...
+    async def sync_all(self) -> dict:
+        """Synced out (as JSON)."""

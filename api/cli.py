@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from api.dev_broker import DEFAULT_PORT as DEFAULT_BROKER_PORT
-from service.settings import Settings
+from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

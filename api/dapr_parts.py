@@ -20,9 +20,9 @@ from actors.reconcile import ReminderReconciler
 from actors.recurring_task import RecurringTaskActor
 from actors.reminder_schedule import ReminderScheduleActor
 from actors.serializer import SERIALIZER
+from api.settings import Settings
+from domain.clock import Clock
 from domain.tasks import Status
-from service.clock import Clock
-from service.settings import Settings
 from store.uow import SqlUnitOfWork
 from workflows.sagas import Sagas
 

@@ -12,14 +12,24 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
 from api.dapr_parts import DaprParts
-from api.events import EventsRuntime
-from api.events.scheduling import reminder_scheduler
 from api.housekeeping import Housekeeping
 from api.mcp import McpEndpoint
-from api.routes import dead_letters, health, operations, tags, tasks
-from service.clock import Clock, SystemClock
+from api.routes import (
+    audit,
+    dead_letters,
+    health,
+    notifications,
+    operations,
+    stream,
+    tags,
+    tasks,
+    webhooks,
+)
+from api.settings import Settings
+from domain.clock import Clock, SystemClock
+from messaging import EventsRuntime
+from messaging.scheduling import reminder_scheduler
 from service.completion import InProcessCompletions
-from service.settings import Settings
 from store.database import create_engine
 from store.uow import SqlUnitOfWork
 
@@ -64,7 +74,7 @@ class AppToken:
     """With APP_API_TOKEN set, only the sidecar may call the Dapr callback routes (actor
     methods, reminders, timers, subscriptions and the events they deliver): it sends the
     token as `dapr-api-token` (daprd and our dev sidecar alike). `tickler dev` and the chart
-    always set it; production refuses to start without it (service.settings)."""
+    always set it; production refuses to start without it (api.settings)."""
 
     PREFIXES = ("/dapr/", "/actors/", "/events/")
 
@@ -119,8 +129,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     housekeeping = Housekeeping(timedelta(seconds=settings.housekeeping_interval_s))
     scheduler = reminder_scheduler(lambda: dapr.proxies) if settings.dapr_enabled else None
+    live = stream.LiveHub()
     events = EventsRuntime(
         settings.pubsub_name,
+        live,
         scheduler=scheduler,
         private_webhooks=settings.webhook_private_targets,
     )
@@ -138,8 +150,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(tags.router)
     app.include_router(operations.router)
     app.include_router(dead_letters.router)
-    for router in events.routers:
-        app.include_router(router)
+    app.include_router(notifications.router)
+    app.include_router(audit.router)
+    app.include_router(webhooks.router)
+    app.include_router(stream.stream_router(live))
+    app.include_router(events.router)
     # after our own routes, so that our /healthz wins over the actor extension's
     dapr = DaprParts(app, settings, clock) if settings.dapr_enabled else None
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

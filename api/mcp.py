@@ -30,13 +30,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
 from api.auth import AuthError, bearer_token, user_from_token
+from domain.clock import Clock
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed, VersionMismatch
 from domain.reminders import MAX_REMINDERS_PER_TASK
 from domain.tasks import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
 from service import reminders as reminder_svc
 from service import tags as tag_svc
 from service import tasks as task_svc
-from service.clock import Clock
 from service.completion import Completions, Pending
 from service.recurrence import preview_recurrence as preview_rule
 from service.schemas import (

@@ -9,9 +9,9 @@ import anyio
 
 from api.auth import AuthError, user_from_token
 from api.mcp import authenticated_as, build_server
-from service.clock import SystemClock
+from api.settings import Settings
+from domain.clock import SystemClock
 from service.completion import InProcessCompletions
-from service.settings import Settings
 from store.database import create_engine
 from store.uow import SqlUnitOfWork
 

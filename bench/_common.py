@@ -1,6 +1,6 @@
-"""Shared by bench/api.py and bench/search.py: a benchmark database, realistic task data loaded
-with COPY, latency statistics, the Markdown block each script prints, and the bare FastAPI +
-asyncpg baseline app that bench/api.py compares the real app against.
+"""Shared by bench/http_api.py and bench/search.py: a benchmark database, realistic task data
+loaded with COPY, latency statistics, the Markdown block each script prints, and the bare
+FastAPI + asyncpg baseline app that bench/http_api.py compares the real app against.
 
 App modules are imported inside functions so that the baseline server process loads nothing
 but FastAPI and asyncpg.
@@ -28,7 +28,6 @@ import asyncpg
 from fastapi import FastAPI, Response
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # ahead of bench/, so `api` is the app package, not bench/api.py
 
 DEFAULT_DATA_DIR = ROOT / "bench" / "out" / "pg"
 
@@ -263,7 +262,7 @@ async def capture_task_query(url: str, user_id: str, query: Any) -> CapturedQuer
     asyncpg; the one that reads from `tasks` is the list query."""
     from sqlalchemy import event
 
-    from service.clock import SystemClock
+    from domain.clock import SystemClock
     from service.tasks import list_tasks
     from store.database import create_engine
     from store.uow import SqlUnitOfWork
@@ -395,7 +394,7 @@ def ms(seconds: float) -> str:
 
 def baseline_app() -> FastAPI:
     """Bare FastAPI + asyncpg: `GET /v1/tasks` runs one SQL statement, the exact text and
-    parameters bench/api.py captured from the real app (env BENCH_SQL, BENCH_PARAMS), and
+    parameters bench/http_api.py captured from the real app (env BENCH_SQL, BENCH_PARAMS), and
     returns its rows as JSON. No auth, no ORM, no models: the floor for that request."""
     sql = os.environ["BENCH_SQL"]
     params = json.loads(os.environ["BENCH_PARAMS"])

@@ -8,31 +8,29 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-import asyncpg  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
-
-from api.dev_broker import Broker, local_resources  # noqa: E402
-from bench._common import (  # noqa: E402
+from api.dev_broker import Broker, local_resources
+from bench._common import (
     bench_database,
     machine,
     postmaster_pid,
     process_cpu,
     server_tree_cpu,
 )
-from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES  # noqa: E402
-from store.database import plain_url  # noqa: E402
-from tests.harness import DaprPair, free_port  # noqa: E402
-from tests.integration.stack import app_pair  # noqa: E402
+from devstack.processes import DaprPair, free_port
+from devstack.stack import app_pair
+from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES
+from store.database import plain_url
 
 __all__ = ["SECRET", "machine", "start_stack"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SECRET = "bench-secret-0123456789abcdefghijklmnop"
 

@@ -1,7 +1,7 @@
 """Events end to end: commit -> outbox relay -> dev sidecar (Kafka on Tansu by default;
 TICKLER_BENCH_PUBSUB=postgres for its PostgreSQL transport) -> consumers.
 
-    .venv/bin/python bench/events.py [--changes 200] [--burst 1000]
+    .venv/bin/python -m bench.events [--changes 200] [--burst 1000]
 
 Phase 1 (latency): `--changes` tasks created one after another while an SSE client listens on
 /v1/stream; reports create-request-start -> event-on-the-stream p50/p95/p99 (target: under 1 s).
@@ -16,21 +16,16 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import time
 from datetime import date
-from pathlib import Path
 
 import asyncpg
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from api.auth import issue_token  # noqa: E402
-from bench._common import percentile  # noqa: E402
-from bench._stack import PUBSUB, SECRET, start_stack  # noqa: E402
-from tests.harness import eventually  # noqa: E402
+from api.auth import issue_token
+from bench._common import percentile
+from bench._stack import PUBSUB, SECRET, start_stack
+from devstack.processes import eventually
 
 CONCURRENCY = 16
 

@@ -6,7 +6,7 @@ fresh `bench_mcp` database on the embedded server in --data-dir (or on DATABASE_
 One client, one call at a time (an agent's pattern): MCP and HTTP calls alternate, so both see
 the same server and cache state. Latency is measured at the client, per call.
 
-  .venv/bin/python bench/mcp_overhead.py [--calls 1000] [--warmup 100]
+  .venv/bin/python -m bench.mcp_overhead [--calls 1000] [--warmup 100]
 
 (Not bench/mcp.py: run as a script, that name would shadow the `mcp` SDK package.)
 
@@ -24,7 +24,10 @@ import time
 from pathlib import Path
 
 import httpx2
-from _common import (
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from bench._common import (
     DEFAULT_DATA_DIR,
     ROOT,
     SeededUser,
@@ -40,10 +43,7 @@ from _common import (
     user_tags,
     verdict,
 )
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-
-from tests.harness import Proc, free_port, http_ok, wait_until
+from devstack.processes import Proc, free_port, http_ok, wait_until
 
 READER = "bench-reader"
 JWT_SECRET = "bench-secret-for-loopback-only-0123456789"

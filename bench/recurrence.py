@@ -1,7 +1,7 @@
 """Recurrence speed over the RFC 5545 section 3.8.5.3 example rules.
 
 Targets: median next_occurrence < 100 us; median preview of 100 < 5 ms.
-Run: .venv/bin/python bench/recurrence.py   (about 20 s)
+Run: .venv/bin/python -m bench.recurrence   (about 20 s)
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from domain import recurrence
 from domain.recurrence import first_occurrence, next_occurrence, parse_rule, preview

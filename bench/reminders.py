@@ -1,7 +1,7 @@
 """10,000 reminders scheduled through the ReminderScheduleActors of 1,000 users, all due
 within one window; each fire is a `reminder.due` row committed to the outbox.
 
-    .venv/bin/python bench/reminders.py [--users 1000] [--per-user 10] [--window 60]
+    .venv/bin/python -m bench.reminders [--users 1000] [--per-user 10] [--window 60]
 
 Tasks and reminders are seeded with SQL (fast), then every user's actor is told to load
 its schedule (`SyncAll`) through the sidecar, as the event consumer does in production.
@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench._stack import machine, start_stack  # noqa: E402
-from store.database import plain_url  # noqa: E402
+from bench._stack import machine, start_stack
+from store.database import plain_url
 
 
 async def seed(url: str, users: int, per_user: int, start: datetime, window: float) -> None:

@@ -1,7 +1,7 @@
 """The completion saga under load: HTTP POST /complete -> dev sidecar -> workflow -> series
 actor -> next occurrence, with N completions in flight on different series.
 
-    .venv/bin/python bench/saga.py [--series 300] [--in-flight 10] [--profile DIR]
+    .venv/bin/python -m bench.saga [--series 300] [--in-flight 10] [--profile DIR]
 
 --profile records py-spy flame data (collapsed stacks) of the app and the sidecar over the
 measured run into DIR, for bench/top_frames.py to summarise.
@@ -26,12 +26,9 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from api.auth import issue_token  # noqa: E402
-from bench._common import percentile  # noqa: E402
-from bench._stack import SECRET, CpuMeter, drained, machine, start_stack  # noqa: E402
+from api.auth import issue_token
+from bench._common import percentile
+from bench._stack import SECRET, CpuMeter, drained, machine, start_stack
 
 
 class Profiler:

@@ -12,7 +12,7 @@ descriptions drawn from a Zipf-weighted word list, tags, priorities, due dates o
 
 Each shape runs --iterations times with varied words/tags after a warm-up.
 
-  .venv/bin/python bench/search.py [--iterations 300] [--reseed] [--explain]
+  .venv/bin/python -m bench.search [--iterations 300] [--reseed] [--explain]
 
 Targets: p95 < 25 ms for (a) and (b).
 """
@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from _common import (
+
+from bench._common import (
     DEFAULT_DATA_DIR,
     FILLER,
     SeededUser,
@@ -49,8 +50,7 @@ from _common import (
     user_tags,
     verdict,
 )
-
-from service.clock import SystemClock
+from domain.clock import SystemClock
 from service.schemas import Priority, Status, TaskQuery, TaskSort
 from service.tasks import list_tasks
 from store.database import create_engine

@@ -1,7 +1,7 @@
 """Actor method round trip through the dev sidecar: ActorProxy -> sidecar -> app -> back.
 
 Runs the real processes: embedded PostgreSQL (or DATABASE_URL), `python -m sidecar`, and the
-actor test app (tests/integration/sidecar/apps/actors_app.py) under uvicorn. Callers, each on
+actor test app (devstack/apps/actors_app.py) under uvicorn. Callers, each on
 its own actor id, call `GetCount` (state cached in the app after the first call, so this
 measures the call path, not PostgreSQL). Three phases:
   1. one caller, back to back: the unloaded round trip;
@@ -9,7 +9,7 @@ measures the call path, not PostgreSQL). Three phases:
      latency = callers / throughput;
   3. `--callers` callers paced to `--rate` calls/s in total: latency under a steady load.
 
-  .venv/bin/python bench/sidecar_actors.py [--callers 50] [--calls 100] [--rate 250]
+  .venv/bin/python -m bench.sidecar_actors [--callers 50] [--calls 100] [--rate 250]
 
 Targets: p50 < 3 ms, p99 < 15 ms.
 """
@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench._common import bench_database, percentile  # noqa: E402
-from tests.integration.sidecar.actor_pair import actor_pair, proxy, release_sdk  # noqa: E402
+from bench._common import bench_database, percentile
+from devstack.actor_pair import actor_pair, proxy, release_sdk
 
 
 async def caller(

@@ -7,7 +7,7 @@ Runs the real processes: embedded PostgreSQL (or DATABASE_URL), a Tansu broker f
 Publishing uses the gRPC API the SDK's `DaprClient.publish_event` calls, from asyncio with
 many calls in flight.
 
-  .venv/bin/python bench/sidecar_pubsub.py [--transport kafka|postgres] [--events 10000]
+  .venv/bin/python -m bench.sidecar_pubsub [--transport kafka|postgres] [--events 10000]
       [--concurrency 64] [--rate 500]
 
 Phase 0 (publish only): `--events` publishes to a topic without subscribers.
@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -34,10 +33,7 @@ import httpx
 from dapr.ext.fastapi import DaprApp
 from fastapi import FastAPI, Request
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench._common import bench_database, percentile  # noqa: E402
+from bench._common import bench_database, percentile
 
 app = FastAPI()
 dapr_app = DaprApp(app)
@@ -153,8 +149,8 @@ async def main() -> None:
     parser.add_argument("--transport", choices=["kafka", "postgres"], default="kafka")
     args = parser.parse_args()
 
-    from tests.harness import DaprPair, TansuBroker
-    from tests.integration.sidecar.pubsub_harness import write_component
+    from devstack.processes import DaprPair, TansuBroker
+    from devstack.pubsub import write_component
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-pubsub-"))
     broker = None

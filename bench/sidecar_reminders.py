@@ -4,10 +4,10 @@ Registers `--reminders` one-shot reminders (default 10,000) over `--actors` acto
 RFC 3339 instants spread evenly over one `--window` (default 60 s) that opens `--lead`
 seconds after the start, so registration is done before the first one is due. Registration
 uses the SDK's actor HTTP client (`DaprActorHttpClient.register_reminder`, the call
-`Actor.register_reminder` makes). The app (tests/integration/sidecar/apps/actors_app.py)
+`Actor.register_reminder` makes). The app (devstack/apps/actors_app.py)
 records when each reminder reached the actor; lateness = arrival - due time (same clock).
 
-  .venv/bin/python bench/sidecar_reminders.py [--reminders 10000] [--window 60] [--lead 40]
+  .venv/bin/python -m bench.sidecar_reminders [--reminders 10000] [--window 60] [--lead 40]
 
 Targets: lateness p99 < 1 s, 0 missed, 0 duplicates.
 """
@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import base64
 import json
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -30,12 +29,9 @@ import httpx
 from dapr.clients.http.dapr_actor_http_client import DaprActorHttpClient
 from dapr.serializers import DefaultJSONSerializer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench._common import bench_database, percentile  # noqa: E402
-from tests.harness import wait_until  # noqa: E402
-from tests.integration.sidecar.actor_pair import actor_pair, events, release_sdk  # noqa: E402
+from bench._common import bench_database, percentile
+from devstack.actor_pair import actor_pair, events, release_sdk
+from devstack.processes import wait_until
 
 
 async def register_all(count: int, actors: int, opens_at: float, window: float) -> float:

@@ -4,7 +4,7 @@ A 5-activity sequence workflow, kept `--in-flight` at a time by client threads, 
 a workflow and waiting for its completion. The worker is the SDK's WorkflowRuntime in the
 test app process; the sidecar is a separate process, as in production.
 
-    .venv/bin/python bench/sidecar_workflows.py [--workflows 600] [--in-flight 20]
+    .venv/bin/python -m bench.sidecar_workflows [--workflows 600] [--in-flight 20]
 
 Uses DATABASE_URL if set, else an embedded PostgreSQL in a temporary directory.
 """
@@ -14,19 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench._common import bench_database, process_cpu  # noqa: E402
-from tests.integration.sidecar.apps import workflows_app as app  # noqa: E402
-from tests.integration.sidecar.workflow_pair import client_for, workflow_pair  # noqa: E402
+from bench._common import bench_database, process_cpu
+from devstack.apps import workflows_app as app
+from devstack.workflow_pair import client_for, workflow_pair
 
 ACTIVITIES = 5
 

@@ -1,7 +1,7 @@
 """Summarise a py-spy raw (collapsed-stack) profile: the share of samples under each of our
 own functions (inclusive), and the leaf frames where the time is spent (exclusive).
 
-    .venv/bin/python bench/top_frames.py bench/out/profile/app.txt [--top 30] [--match tickler]
+    .venv/bin/python -m bench.top_frames bench/out/profile/app.txt [--top 30] [--match tickler]
 """
 
 from __future__ import annotations

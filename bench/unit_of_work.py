@@ -1,7 +1,7 @@
 """What a unit of work costs the app per transaction: the Core connection it holds, against
 the ORM session it used to hold (SQLModel's AsyncSession), on the same pool and server.
 
-    .venv/bin/python bench/unit_of_work.py [--transactions 3000]
+    .venv/bin/python -m bench.unit_of_work [--transactions 3000]
 
 Each transaction runs two one-row statements and commits, the shape of most use cases;
 the two kinds alternate in rounds so that machine noise hits both.
@@ -12,13 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession

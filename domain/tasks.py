@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum, StrEnum
 
 from domain.errors import FieldError, ValidationFailed
@@ -87,3 +89,18 @@ def occurrence_id(series_id: uuid.UUID, index: int) -> uuid.UUID:
     actor knows its open occurrence's id before the saga creates it, and any re-run of that
     step creates the same row."""
     return uuid.uuid5(series_id, f"occurrence/{index}")
+
+
+@dataclass
+class TaskFilter:
+    """What a task listing selects (every given criterion must hold)."""
+
+    status: str | None = None
+    priorities: list[int] = field(default_factory=list)
+    tag_ids: list[uuid.UUID] = field(default_factory=list)  # every one must match
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    overdue: bool | None = None
+    recurring: bool | None = None
+    q: str | None = None
+    now: datetime | None = None

@@ -7,15 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import insert, select
 
 from domain.events import Event
-from store.outbox import first_delivery
-from store.tables import AuditEntry
-from store.uow import SqlUnitOfWork
+from service.unit_of_work import UnitOfWork
 
 CONSUMER = "audit"
-_log = AuditEntry.__table__
 
 
 class AuditQuery(BaseModel):
@@ -38,32 +34,26 @@ class AuditPage(BaseModel):
     items: list[AuditRecord]
 
 
-async def record(uow: SqlUnitOfWork, event: Event) -> bool:
+async def record(uow: UnitOfWork, event: Event) -> bool:
     """Append `event` to the trail once, inside the caller's open transaction; False when it
-    was already there."""
-    if not await first_delivery(uow.conn, CONSUMER, event.event_id):
+    was already there. The actor is the user the event belongs to: every task event is
+    recorded on a user's behalf, the saga's and the actors' included."""
+    if not await uow.inbox.first_delivery(CONSUMER, event.event_id):
         return False
-    await uow.conn.execute(
-        insert(_log).values(
-            user_id=event.user_id,
-            task_id=event.task_id,
-            event_id=event.event_id,
-            action=event.type,
-            # events carry the acting user; system actors name themselves in the data
-            actor=str(event.data.get("actor") or event.user_id),
-            at=event.occurred_at,
-            details=event.data,
-        )
+    await uow.audit.add(
+        user_id=event.user_id,
+        task_id=event.task_id,
+        event_id=event.event_id,
+        action=event.type,
+        actor=event.user_id,
+        at=event.occurred_at,
+        details=event.data,
     )
     return True
 
 
-async def list_entries(uow: SqlUnitOfWork, user_id: str, query: AuditQuery) -> AuditPage:
+async def list_entries(uow: UnitOfWork, user_id: str, query: AuditQuery) -> AuditPage:
     """The caller's trail, newest first, optionally for one task."""
-    statement = select(_log).where(_log.c.user_id == user_id)
-    if query.task_id is not None:
-        statement = statement.where(_log.c.task_id == query.task_id)
-    statement = statement.order_by(_log.c.at.desc(), _log.c.id.desc()).limit(query.limit)
     async with uow:
-        rows = (await uow.conn.execute(statement)).mappings().all()
+        rows = await uow.audit.newest(user_id, task_id=query.task_id, limit=query.limit)
     return AuditPage(items=[AuditRecord.model_validate(dict(row)) for row in rows])

@@ -1,6 +1,7 @@
 """How completing or skipping an occurrence is carried out: the one port the HTTP and MCP
 adapters call. In-process (one transaction) when the app runs without Dapr; the
-complete_occurrence saga when it runs with a sidecar. Same contract either way."""
+complete_occurrence saga when it runs with a sidecar. Same contract either way, and the
+same rules (service.occurrences) underneath."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 from domain.tasks import Status
-from service import tasks
+from service.occurrences import (
+    CloseRequest,
+    close_in_place,
+    completion,
+    existing_next,
+    operation,
+    recall,
+    remember,
+)
 from service.schemas import Completion
-from store.uow import SqlUnitOfWork
+from service.task_views import to_public
+from service.unit_of_work import UnitOfWork
 
 # Operation ids name one attempt at closing an occurrence. The first attempt is
 # `complete-<task_id>`, as every attempt was named before attempts were counted, so an
@@ -57,16 +67,63 @@ class Completions(Protocol):
 
 
 class InProcessCompletions:
-    def __init__(self, uow_factory: Callable[[], SqlUnitOfWork]) -> None:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
         self.uow_factory = uow_factory
 
     async def finish(
         self, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
     ) -> Completion | Pending:
-        if status is Status.COMPLETED:
-            return await tasks.complete_task(self.uow_factory(), user_id, task_id, key)
-        return await tasks.skip_task(self.uow_factory(), user_id, task_id, key)
+        """Completing a closed task again returns the same result again."""
+        request = CloseRequest(user_id=user_id, task_id=task_id, status=status)
+        op = operation(status.value, task_id)
+        async with self.uow_factory() as uow:
+            if replay := await recall(uow, user_id, key, op, Completion):
+                return replay
+            result = await close_in_place(uow, request)
+            await remember(uow, user_id, key, op, result)
+            await uow.commit()
+            return result
 
     async def operation(self, operation_id: str) -> dict:
         """In-process completions finish within their request: none is ever pending."""
         raise NotFound(f"operation {operation_id} not found")
+
+
+async def before_saga(
+    uow: UnitOfWork, request: CloseRequest, key: str | None
+) -> Completion | None:
+    """Before the saga runs: a replayed key's result, or the result of an occurrence that
+    is already closed this way; None when the saga has work to do. NotFound and Conflict
+    surface here, before any workflow starts."""
+    async with uow:
+        op = operation(request.status.value, request.task_id)
+        if replay := await recall(uow, request.user_id, key, op, Completion):
+            return replay
+        row = await uow.tasks.get_row(request.user_id, request.task_id)
+        if row is None:
+            raise NotFound(f"task {request.task_id} not found")
+        if row["status"] == Status.OPEN:
+            return None
+        if row["status"] != request.status:
+            raise Conflict(f"task is already {row['status']}")
+        next_id = await existing_next(uow, request.user_id, row)
+        if next_id is None and row["series_id"] is not None and row["series_state"] == "active":
+            return None  # closed, but its saga has not created the next occurrence yet: join it
+        if next_id is None:
+            return Completion(task=to_public(row), next=None)
+        return await completion(uow, request.user_id, request.task_id, next_id)
+
+
+async def after_saga(
+    uow: UnitOfWork, request: CloseRequest, key: str | None, result: Completion
+) -> Completion:
+    """The saga's result, remembered under the caller's idempotency key (a transaction
+    only when there is a key)."""
+    if key is None:
+        return result
+    async with uow:
+        await remember(
+            uow, request.user_id, key, operation(request.status.value, request.task_id), result
+        )
+        await uow.commit()
+    return result

@@ -24,9 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from domain.events import DEAD_LETTERS, Event, parse_event
-from store import dead_letters_repo as repo
-from store import outbox
-from store.uow import SqlUnitOfWork
+from service.unit_of_work import Row, UnitOfWork
 
 NO_REASON = "none given: daprd dead-letters an event without a reason; its log has the failure"
 MALFORMED = "tickler.malformed"
@@ -34,9 +32,11 @@ MALFORMED_REASON = "the outbox payload matched no event type, so the relay dead-
 
 
 class DeadLetterState(StrEnum):
-    KEPT = repo.KEPT
-    REDRIVEN = repo.REDRIVEN
-    DISCARDED = repo.DISCARDED
+    """As stored; store.dead_letters_repo.keep applies the same names when one comes back."""
+
+    KEPT = "kept"
+    REDRIVEN = "redriven"
+    DISCARDED = "discarded"
 
 
 class DeadLetterQuery(BaseModel):
@@ -91,11 +91,10 @@ def arrival(envelope: dict[str, Any]) -> Arrival | None:
     return Arrival(event_id=event_id, topic=topic, event=envelope, reason=reason)
 
 
-async def keep(uow: SqlUnitOfWork, arrived: Arrival) -> int:
+async def keep(uow: UnitOfWork, arrived: Arrival) -> int:
     """Store an arrival once per event id; the attempts seen so far."""
     async with uow:
-        attempts = await repo.keep(
-            uow.conn,
+        attempts = await uow.dead_letters.keep(
             event_id=arrived.event_id,
             topic=arrived.topic,
             event=arrived.event,
@@ -106,12 +105,11 @@ async def keep(uow: SqlUnitOfWork, arrived: Arrival) -> int:
     return attempts
 
 
-async def list_dead_letters(uow: SqlUnitOfWork, query: DeadLetterQuery) -> DeadLetterPage:
+async def list_dead_letters(uow: UnitOfWork, query: DeadLetterQuery) -> DeadLetterPage:
     """Newest first; `next_cursor` fetches the page after this one."""
     after = decode_cursor(query.cursor) if query.cursor else None
     async with uow:
-        rows = await repo.page(
-            uow.conn,
+        rows = await uow.dead_letters.page(
             state=query.state.value if query.state else None,
             topic=query.topic,
             after=after,
@@ -123,15 +121,15 @@ async def list_dead_letters(uow: SqlUnitOfWork, query: DeadLetterQuery) -> DeadL
     return DeadLetterPage(items=items, next_cursor=cursor)
 
 
-async def get_dead_letter(uow: SqlUnitOfWork, dead_letter_id: uuid.UUID) -> DeadLetterPublic:
+async def get_dead_letter(uow: UnitOfWork, dead_letter_id: uuid.UUID) -> DeadLetterPublic:
     async with uow:
-        row = await repo.get(uow.conn, dead_letter_id)
+        row = await uow.dead_letters.get(dead_letter_id)
     if row is None:
         raise NotFound(f"dead letter {dead_letter_id} does not exist")
     return DeadLetterPublic.model_validate(dict(row))
 
 
-async def redrive(uow: SqlUnitOfWork, dead_letter_id: uuid.UUID, operator: str) -> DeadLetterPublic:
+async def redrive(uow: UnitOfWork, dead_letter_id: uuid.UUID, operator: str) -> DeadLetterPublic:
     """Publish the event again, through the outbox, to the topic it was dead-lettered from,
     with the same CloudEvent id: consumers that did handle it recognise it and skip it."""
     async with uow:
@@ -148,33 +146,33 @@ async def redrive(uow: SqlUnitOfWork, dead_letter_id: uuid.UUID, operator: str) 
                 f"dead letter {dead_letter_id} does not hold a Tickler event, so it cannot "
                 "be republished; discard it"
             )
-        await outbox.requeue_for_redrive(uow.conn, event, topic)
+        await uow.outbox.requeue_for_redrive(event, topic)
         # Recorded too, so that the commit wakes the relay; the outbox insert it makes meets
         # the row just requeued and adds nothing.
         uow.record(event)
-        settled = await repo.settle(
-            uow.conn, dead_letter_id, state=repo.REDRIVEN, by=operator, at=uow.now()
+        settled = await uow.dead_letters.settle(
+            dead_letter_id, state=DeadLetterState.REDRIVEN.value, by=operator, at=uow.now()
         )
         await uow.commit()
     return DeadLetterPublic.model_validate(dict(settled))
 
 
-async def discard(uow: SqlUnitOfWork, dead_letter_id: uuid.UUID, operator: str) -> DeadLetterPublic:
+async def discard(uow: UnitOfWork, dead_letter_id: uuid.UUID, operator: str) -> DeadLetterPublic:
     """Give the event up for good; the row stays, as the record of who did and when."""
     async with uow:
         await _kept(uow, dead_letter_id, "discarded")
-        settled = await repo.settle(
-            uow.conn, dead_letter_id, state=repo.DISCARDED, by=operator, at=uow.now()
+        settled = await uow.dead_letters.settle(
+            dead_letter_id, state=DeadLetterState.DISCARDED.value, by=operator, at=uow.now()
         )
         await uow.commit()
     return DeadLetterPublic.model_validate(dict(settled))
 
 
-async def _kept(uow: SqlUnitOfWork, dead_letter_id: uuid.UUID, verb: str) -> Any:
-    row = await repo.get(uow.conn, dead_letter_id, for_update=True)
+async def _kept(uow: UnitOfWork, dead_letter_id: uuid.UUID, verb: str) -> Row:
+    row = await uow.dead_letters.get(dead_letter_id, for_update=True)
     if row is None:
         raise NotFound(f"dead letter {dead_letter_id} does not exist")
-    if row["state"] != repo.KEPT:
+    if row["state"] != DeadLetterState.KEPT:
         raise Conflict(
             f"dead letter {dead_letter_id} is {row['state']}, not kept: it cannot be {verb}"
         )

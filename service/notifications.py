@@ -6,14 +6,11 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, insert, select, update
 
 from domain.errors import NotFound
 from domain.events import Event
 from service import webhooks
-from store.outbox import first_delivery
-from store.tables import Notification, Task
-from store.uow import SqlUnitOfWork
+from service.unit_of_work import UnitOfWork
 
 CONSUMER = "notifier"
 # What a user is told about; plain edits (task.updated) would only be noise.
@@ -25,8 +22,6 @@ LABELS = {
     "task.completion_failed": "Completion failed",
     "reminder.due": "Reminder",
 }
-_notes = Notification.__table__
-_tasks = Task.__table__
 
 
 class NotificationQuery(BaseModel):
@@ -51,37 +46,33 @@ class NotificationPage(BaseModel):
     items: list[NotificationPublic]
 
 
-async def notify(uow: SqlUnitOfWork, event: Event) -> bool:
+async def notify(uow: UnitOfWork, event: Event) -> bool:
     """Inside the caller's open transaction: store the notification `event` calls for, once,
     and schedule its webhook delivery. False when nothing is left to deliver: first handling,
     and the user has no webhook. (A redelivered event may still have a delivery pending, so
     it answers True.)"""
-    if not await first_delivery(uow.conn, CONSUMER, event.event_id):
+    if not await uow.inbox.first_delivery(CONSUMER, event.event_id):
         return True
     label = LABELS.get(event.type)
     if label is None:
         return False
     subject = await _subject(uow, event)
-    await uow.conn.execute(
-        insert(_notes).values(
-            id=uuid.uuid4(),
-            user_id=event.user_id,
-            task_id=event.task_id,
-            event_id=event.event_id,
-            kind=event.type,
-            title=f"{label}: {subject}",
-            body=_body(event, subject),
-        )
+    await uow.notifications.add(
+        notification_id=uuid.uuid4(),
+        user_id=event.user_id,
+        task_id=event.task_id,
+        event_id=event.event_id,
+        kind=event.type,
+        title=f"{label}: {subject}",
+        body=_body(event, subject),
     )
     return await webhooks.schedule(uow, event)
 
 
-async def _subject(uow: SqlUnitOfWork, event: Event) -> str:
+async def _subject(uow: UnitOfWork, event: Event) -> str:
     """The task's title; a deleted task is named by its id."""
-    title = event.data.get("title") or await uow.conn.scalar(
-        select(_tasks.c.title).where(
-            _tasks.c.id == event.task_id, _tasks.c.user_id == event.user_id
-        )
+    title = event.data.get("title") or await uow.notifications.task_title(
+        event.user_id, event.task_id
     )
     return str(title) if title else f"task {event.task_id}"
 
@@ -95,35 +86,20 @@ def _body(event: Event, subject: str) -> str:
 
 
 async def list_notifications(
-    uow: SqlUnitOfWork, user_id: str, query: NotificationQuery
+    uow: UnitOfWork, user_id: str, query: NotificationQuery
 ) -> NotificationPage:
     """Newest first."""
-    statement = select(_notes).where(_notes.c.user_id == user_id)
-    if query.unread:
-        statement = statement.where(_notes.c.read_at.is_(None))
-    statement = statement.order_by(_notes.c.created_at.desc(), _notes.c.id.desc())
     async with uow:
-        rows = (await uow.conn.execute(statement.limit(query.limit))).mappings().all()
+        rows = await uow.notifications.newest(user_id, unread=query.unread, limit=query.limit)
     return NotificationPage(items=[NotificationPublic.model_validate(dict(r)) for r in rows])
 
 
 async def mark_read(
-    uow: SqlUnitOfWork, user_id: str, notification_id: uuid.UUID
+    uow: UnitOfWork, user_id: str, notification_id: uuid.UUID
 ) -> NotificationPublic:
     """Idempotent: reading twice keeps the first read time."""
     async with uow:
-        row = (
-            (
-                await uow.conn.execute(
-                    update(_notes)
-                    .where(_notes.c.id == notification_id, _notes.c.user_id == user_id)
-                    .values(read_at=func.coalesce(_notes.c.read_at, uow.now()))
-                    .returning(*_notes.c)
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = await uow.notifications.mark_read(user_id, notification_id, uow.now())
         if row is None:
             raise NotFound(f"notification {notification_id} does not exist")
         await uow.commit()

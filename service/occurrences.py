@@ -1,8 +1,13 @@
-"""Closing an occurrence (complete or skip) and spawning the series' next one.
+"""Closing an occurrence (complete or skip) and spawning its series' next one: the rules,
+written once.
 
-These are the steps the completion saga runs as separate activities; the synchronous path
-runs them in one transaction. Both are idempotent: an occurrence closed twice keeps its first
-result, and the next occurrence is unique on (series_id, occurrence_index).
+Three steps: `close` the occurrence, `decide_next` (the series' rule, a pure function the
+RecurringTaskActor calls as well), and `record_next` (the next occurrence and the event that
+says it all). The saga runs them as one activity, with the decision asked of the series
+actor; `close_in_place` runs them in the caller's one transaction where no sidecar runs.
+Each step is idempotent: an occurrence closed twice keeps its first result, the next
+occurrence is unique on (series_id, occurrence_index), and the closing event has an id
+derived from the close, so a re-run records it once.
 """
 
 from __future__ import annotations
@@ -10,53 +15,242 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
-from sqlalchemy import text
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from domain.errors import Conflict
-from domain.events import TaskCompleted, TaskCreated, TaskSkipped
-from domain.recurrence import Occurrence, next_occurrence
+from domain.errors import Conflict, NotFound
+from domain.events import TaskCompleted, TaskCompletionFailed, TaskCreated, TaskSkipped, TaskUpdated
+from domain.recurrence import Occurrence, Rule, next_occurrence
 from domain.reminders import ReminderSpec, fire_time
 from domain.tasks import Status, occurrence_id
+from service.schemas import Completion
 from service.task_views import local_wall_clock, rule_of, to_public
-from store import tasks_repo as repo
-from store.uow import SqlUnitOfWork
+from service.unit_of_work import UnitOfWork
 
 M = TypeVar("M", bound=BaseModel)
-# Marks events of changes made by the completion saga, which syncs the user's reminder
-# schedule itself: consumers that would do the same can skip them.
-BY_SAGA = "by_saga"
 
 
-async def close_occurrence(
-    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], status: Status
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CloseRequest(_Message):
+    """Close `task_id` as `status` for its owner: the saga's input."""
+
+    user_id: str
+    task_id: uuid.UUID
+    status: Status
+
+
+class NextRequest(_Message):
+    """What the series needs to decide the occurrence after a closed one."""
+
+    occurrence_index: int
+    local_due: datetime  # the closed occurrence's wall clock in the series zone
+    due_at: AwareDatetime
+    closed_at: AwareDatetime
+
+
+class NextOccurrence(_Message):
+    index: int
+    due_at: AwareDatetime
+
+
+class NextAnswer(_Message):
+    """The occurrence after a closed one; none when the series ended (or is paused)."""
+
+    next: NextOccurrence | None
+    ended: bool
+
+
+class Closed(_Message):
+    """What `close` found or did."""
+
+    request: CloseRequest
+    closed_at: AwareDatetime
+    series_id: uuid.UUID | None  # set while the series is active: it has a next to decide
+    next_request: NextRequest | None
+    next_id: uuid.UUID | None = None  # the next occurrence, when an earlier run made it
+
+    @property
+    def done(self) -> bool:
+        """Nothing left to record: no next to decide, or it exists already."""
+        return self.series_id is None or self.next_id is not None
+
+
+class Advanced(_Message):
+    """The saga's output: the completion, or why the occurrence could not be closed."""
+
+    completion: Completion | None = None
+    refused: Literal["not_found", "conflict"] | None = None
+    reason: str = ""
+
+
+class ReopenRequest(_Message):
+    request: CloseRequest
+    reason: str
+
+
+def decide_next(rule: Rule, request: NextRequest, now: datetime) -> NextAnswer:
+    """The domain's answer for the occurrence after a closed one."""
+    done = Occurrence(
+        index=request.occurrence_index, local=request.local_due, due_at=request.due_at
+    )
+    upcoming = next_occurrence(rule, done, completed_at=request.closed_at, now=now)
+    if upcoming is None:
+        return NextAnswer(next=None, ended=True)
+    return NextAnswer(
+        next=NextOccurrence(index=upcoming.index, due_at=upcoming.due_at), ended=False
+    )
+
+
+async def close(uow: UnitOfWork, request: CloseRequest) -> tuple[Closed, dict[str, Any]]:
+    """Step 1, in the caller's transaction: lock the occurrence and close it. Returns what
+    happened and the locked row (as it was before the close). Raises NotFound, and Conflict
+    when it was closed the other way."""
+    row = await uow.tasks.get_row(request.user_id, request.task_id, lock=True)
+    if row is None:
+        raise NotFound(f"task {request.task_id} not found")
+    if row["status"] not in (Status.OPEN, request.status):
+        raise Conflict(f"task is already {row['status']}")
+    active = row["series_id"] is not None and row["series_state"] == "active"
+    again = row["status"] == request.status
+    if again:
+        closed_at = row["completed_at"] or row["updated_at"]
+        next_id = await _existing_next(uow, request.user_id, row)
+    else:
+        closed_at = uow.now()
+        next_id = None
+        await _mark_closed(uow, request.user_id, row, request.status, closed_at)
+    closed = Closed(
+        request=request,
+        closed_at=closed_at,
+        series_id=row["series_id"] if active else None,
+        next_request=_next_request(row, closed_at) if active else None,
+        next_id=next_id,
+    )
+    if closed.series_id is None and not again:
+        _record_closed(uow, closed, row, None)  # nothing to decide: the event is complete
+    return closed, row
+
+
+async def record_next(
+    uow: UnitOfWork, closed: Closed, row: dict[str, Any], answer: NextAnswer
 ) -> uuid.UUID | None:
-    """Close the (locked) task row and spawn the series' next occurrence; return its id."""
-    if row["status"] == status:
-        return await existing_next(uow, user_id, row)
-    await mark_closed(uow, user_id, row, status)
-    next_id = await spawn_next(uow, user_id, row, closed_at=uow.now())
-    record_closed(uow, user_id, row, status, next_id)
+    """Step 3, in the caller's transaction: create the decided next occurrence from `row`
+    (the closed one), or end the series; record the closing event."""
+    next_id = None
+    if answer.next is not None:
+        next_id = await _create_occurrence(uow, row, answer.next)
+    elif answer.ended and closed.series_id is not None:
+        await uow.tasks.update_series(closed.request.user_id, closed.series_id, {"state": "ended"}
+        )
+    _record_closed(uow, closed, row, next_id)
     return next_id
 
 
-async def existing_next(uow: SqlUnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
+async def completion(
+    uow: UnitOfWork, user_id: str, task_id: uuid.UUID, next_id: uuid.UUID | None
+) -> Completion:
+    """The closed task and its successor as the caller sees them, read in one query."""
+    ids = [task_id, next_id] if next_id else [task_id]
+    rows = {r["id"]: r for r in await uow.tasks.get_rows(user_id, ids)}
+    if task_id not in rows or (next_id is not None and next_id not in rows):
+        raise NotFound(f"task {task_id if task_id not in rows else next_id} not found")
+    return Completion(
+        task=to_public(rows[task_id]), next=to_public(rows[next_id]) if next_id else None
+    )
+
+
+async def close_in_place(
+    uow: UnitOfWork, request: CloseRequest, *, with_result: bool = True
+) -> Completion | None:
+    """All three steps in the caller's transaction, the series rule read from the row: for
+    where no sidecar runs, and for a delete that closes an open occurrence."""
+    closed, row = await close(uow, request)
+    next_id = closed.next_id
+    if not closed.done:
+        answer = decide_next(rule_of(row), closed.next_request, uow.now())
+        next_id = await record_next(uow, closed, row, answer)
+    if not with_result:
+        return None
+    return await completion(uow, request.user_id, request.task_id, next_id)
+
+
+async def reopen(uow: UnitOfWork, undo: ReopenRequest) -> bool:
+    """Compensation, in the caller's transaction: the next occurrence could not be made,
+    so an occurrence closed this way with no successor opens again (its reminders come
+    back); `task.completion_failed` says why. True when it reopened."""
+    request = undo.request
+    row = await uow.tasks.get_row(request.user_id, request.task_id, lock=True)
+    if row is None:
+        return False
+    now = uow.now()
+    undone = (
+        row["status"] == request.status
+        and row["series_id"] is not None
+        and await _existing_next(uow, request.user_id, row) is None
+    )
+    if undone:
+        await uow.tasks.update_task(request.user_id,
+            request.task_id,
+            {
+                "status": Status.OPEN.value,
+                "completed_at": None,
+                "updated_at": now,
+                "version": row["version"] + 1,
+            },
+        )
+        await uow.tasks.restore_cancelled_reminders(request.task_id, now)
+        uow.record(
+            TaskUpdated(
+                occurred_at=now,
+                user_id=request.user_id,
+                task_id=request.task_id,
+                data={"changed": ["status"], "reopened": True},
+            )
+        )
+    uow.record(
+        TaskCompletionFailed(
+            occurred_at=now,
+            user_id=request.user_id,
+            task_id=request.task_id,
+            data={"status": request.status.value, "reason": undo.reason[:500]},
+        )
+    )
+    return undone
+
+
+async def existing_next(uow: UnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
+    """The occurrence after `row` in its series, if one was made."""
+    return await _existing_next(uow, user_id, row)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+async def _existing_next(uow: UnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
     if row["series_id"] is None:
         return None
-    return await repo.next_in_series(uow.conn, user_id, row["series_id"], row["occurrence_index"])
+    return await uow.tasks.next_in_series(user_id, row["series_id"], row["occurrence_index"])
 
 
-async def mark_closed(
-    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], status: Status
+def _next_request(row: dict[str, Any], closed_at: datetime) -> NextRequest:
+    series_zone = row["series_timezone"] or row["timezone"]
+    return NextRequest(
+        occurrence_index=row["occurrence_index"],
+        local_due=local_wall_clock(row["due_at"], series_zone),
+        due_at=row["due_at"],
+        closed_at=closed_at,
+    )
+
+
+async def _mark_closed(
+    uow: UnitOfWork, user_id: str, row: dict[str, Any], status: Status, now: datetime
 ) -> None:
-    """Status, completion time, version; its pending reminders will never fire. The caller
-    records the event once it knows the next occurrence."""
-    now = uow.now()
-    await repo.update_task(
-        uow.conn,
-        user_id,
+    """Status, completion time, version; its pending reminders will never fire."""
+    await uow.tasks.update_task(user_id,
         row["id"],
         {
             "status": status.value,
@@ -65,100 +259,70 @@ async def mark_closed(
             "version": row["version"] + 1,
         },
     )
-    await repo.cancel_pending_reminders(uow.conn, row["id"])
+    await uow.tasks.cancel_pending_reminders(row["id"])
 
 
-def record_closed(
-    uow: SqlUnitOfWork,
-    user_id: str,
-    row: dict[str, Any],
-    status: Status,
-    next_id: uuid.UUID | None,
-    *,
-    by_saga: bool = False,
-    event_id: uuid.UUID | None = None,
+def _record_closed(
+    uow: UnitOfWork, closed: Closed, row: dict[str, Any], next_id: uuid.UUID | None
 ) -> None:
-    """`event_id`: given by a step that may run again, so a re-run records the same event."""
-    event = TaskCompleted if status is Status.COMPLETED else TaskSkipped
-    data = {
-        "next_task_id": str(next_id) if next_id else None,
-        "series_id": str(row["series_id"]) if row["series_id"] else None,
-        "title": row["title"],  # consumers name the task without reading it back
-    }
-    if by_saga:
-        data[BY_SAGA] = True
-    given = {"event_id": event_id} if event_id is not None else {}
-    uow.record(event(occurred_at=uow.now(), user_id=user_id, task_id=row["id"], data=data, **given))
-
-
-def compute_next(row: dict[str, Any], closed_at: datetime, now: datetime) -> Occurrence | None:
-    """The domain's answer for the occurrence after `row` (a series row)."""
-    rule = rule_of(row)
-    done = Occurrence(
-        index=row["occurrence_index"],
-        local=local_wall_clock(row["due_at"], rule.timezone),
-        due_at=row["due_at"],
+    """The closing event, once it is known whether a next occurrence came of it. Its id
+    comes from the close, so a step that runs again records the same event, which the
+    outbox keeps once."""
+    request = closed.request
+    event = TaskCompleted if request.status is Status.COMPLETED else TaskSkipped
+    uow.record(
+        event(
+            event_id=uuid.uuid5(
+                request.task_id, f"{request.status}/{closed.closed_at.isoformat()}"
+            ),
+            occurred_at=closed.closed_at,
+            user_id=request.user_id,
+            task_id=request.task_id,
+            data={
+                "next_task_id": str(next_id) if next_id else None,
+                "series_id": str(row["series_id"]) if row["series_id"] else None,
+                "title": row["title"],  # consumers name the task without reading it back
+            },
+        )
     )
-    return next_occurrence(rule, done, completed_at=closed_at, now=now)
 
 
-async def spawn_next(
-    uow: SqlUnitOfWork, user_id: str, row: dict[str, Any], closed_at: datetime
-) -> uuid.UUID | None:
-    """Create the occurrence after `row` (idempotent); None when the series has ended."""
-    if row["series_id"] is None or row["series_state"] != "active":
-        return None
-    upcoming = compute_next(row, closed_at, uow.now())
-    if upcoming is None:
-        await end_series(uow, user_id, row["series_id"])
-        return None
-    return await create_occurrence(uow, user_id, row, upcoming.index, upcoming.due_at)
-
-
-async def end_series(uow: SqlUnitOfWork, user_id: str, series_id: uuid.UUID) -> None:
-    await repo.update_series(uow.conn, user_id, series_id, {"state": "ended"})
-
-
-async def create_occurrence(
-    uow: SqlUnitOfWork,
-    user_id: str,
-    row: dict[str, Any],
-    index: int,
-    due_at: datetime,
-    *,
-    by_saga: bool = False,
+async def _create_occurrence(
+    uow: UnitOfWork, row: dict[str, Any], upcoming: NextOccurrence
 ) -> uuid.UUID:
-    """The series occurrence `index`, copied from `row`; an existing one is returned as is."""
-    new_id = occurrence_id(row["series_id"], index)
+    """The series occurrence `upcoming.index`, copied from `row`; an existing one is
+    returned as is."""
+    user_id = row["user_id"]
+    new_id = occurrence_id(row["series_id"], upcoming.index)
     now = uow.now()
-    created = await repo.insert_task(
-        uow.conn,
-        {
+    created = await uow.tasks.insert_task({
             "id": new_id,
             "user_id": user_id,
             "title": row["title"],
             "description": row["description"],
             "priority": row["priority"],
             "status": Status.OPEN.value,
-            "due_at": due_at,
+            "due_at": upcoming.due_at,
             "timezone": row["timezone"],
             "series_id": row["series_id"],
-            "occurrence_index": index,
+            "occurrence_index": upcoming.index,
             "created_at": now,
             "updated_at": now,
             "version": 1,
         },
     )
     if not created:  # a concurrent or earlier run made it already
-        return await repo.stored_occurrence_id(uow.conn, user_id, row["series_id"], index)
-    tag_ids = await repo.tag_ids(uow.conn, user_id, row["tags"])
-    await repo.set_task_tags(uow.conn, new_id, list(tag_ids.values()))
-    await repo.replace_reminders(uow.conn, user_id, new_id, _carried_reminders(row, due_at))
-    task = to_public((await repo.get_rows(uow.conn, user_id, [new_id]))[0])
-    data = task.model_dump(mode="json")
-    if by_saga:
-        data[BY_SAGA] = True
-    uow.record(TaskCreated(occurred_at=now, user_id=user_id, task_id=new_id, data=data))
+        return await uow.tasks.stored_occurrence_id(user_id, row["series_id"], upcoming.index)
+    tag_ids = await uow.tasks.tag_ids(user_id, row["tags"])
+    await uow.tasks.set_task_tags(new_id, list(tag_ids.values()))
+    await uow.tasks.replace_reminders(user_id, new_id, _carried_reminders(row, upcoming.due_at)
+    )
+    task = to_public((await uow.tasks.get_rows(user_id, [new_id]))[0])
+    uow.record(
+        TaskCreated(
+            occurred_at=now, user_id=user_id, task_id=new_id, data=task.model_dump(mode="json")
+        )
+    )
     return new_id
 
 
@@ -181,38 +345,31 @@ def _carried_reminders(row: dict[str, Any], due: datetime) -> list[dict[str, Any
     return rows
 
 
+# -- idempotency keys ------------------------------------------------------------------------
+
+
 async def recall(
-    uow: SqlUnitOfWork, user_id: str, key: str | None, operation: str, model: type[M]
+    uow: UnitOfWork, user_id: str, key: str | None, operation: str, model: type[M]
 ) -> M | None:
     """The stored first result of a request made with idempotency `key`, if any."""
     if key is None:
         return None
-    found = (
-        await uow.conn.execute(
-            text("SELECT operation, result FROM idempotency_keys WHERE user_id = :u AND key = :k"),
-            {"u": user_id, "k": key},
-        )
-    ).first()
+    found = await uow.idempotency.find(user_id, key)
     if found is None:
         return None
-    if found.operation != operation:
+    stored_operation, result = found
+    if stored_operation != operation:
         raise Conflict("this idempotency key was already used for a different request")
-    return model.model_validate(found.result)
+    return model.model_validate(result)
 
 
 async def remember(
-    uow: SqlUnitOfWork, user_id: str, key: str | None, operation: str, result: BaseModel
+    uow: UnitOfWork, user_id: str, key: str | None, operation: str, result: BaseModel
 ) -> None:
     """Store `result` under `key` in the caller's transaction (call before commit)."""
     if key is None:
         return
-    await uow.conn.execute(
-        text(
-            "INSERT INTO idempotency_keys (user_id, key, operation, result) "
-            "VALUES (:u, :k, :o, CAST(:r AS jsonb)) ON CONFLICT DO NOTHING"
-        ),
-        {"u": user_id, "k": key, "o": operation, "r": result.model_dump_json()},
-    )
+    await uow.idempotency.keep(user_id, key, operation, result.model_dump_json())
 
 
 def operation(name: str, *parts: object) -> str:

@@ -15,9 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import text
-
-from store.uow import UnitOfWorkFactory
+from service.unit_of_work import UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -29,44 +27,24 @@ class Retention:
     batch: int = 5000
 
 
-# Each statement deletes at most :n rows older than :keep. Ages are measured on the
-# database's clock, which wrote the timestamps.
-_AGED = "now() - CAST(:keep AS interval)"
-_PRUNE = {
-    "outbox": (
-        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
-        f"WHERE published_at < {_AGED} ORDER BY id LIMIT :n)"
-    ),
-    "processed_events": (
-        "DELETE FROM processed_events WHERE (consumer, event_id) IN (SELECT consumer, event_id "
-        f"FROM processed_events WHERE processed_at < {_AGED} LIMIT :n)"
-    ),
-    "idempotency_keys": (
-        "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key "
-        f"FROM idempotency_keys WHERE created_at < {_AGED} LIMIT :n)"
-    ),
-    "webhook_deliveries": (
-        "DELETE FROM webhook_deliveries WHERE delivery_id IN (SELECT d.delivery_id "
-        f"FROM webhook_deliveries d WHERE d.delivered_at < {_AGED} OR (d.last_status IN "
-        "('cancelled', 'refused') AND NOT EXISTS (SELECT 1 FROM outbox o "
-        "WHERE o.event_id = d.event_id)) LIMIT :n)"
-    ),
-}
+# The outbox first: a delivery cancelled or refused goes once its event's outbox row has.
+_TABLES = ("outbox", "processed_events", "idempotency_keys", "webhook_deliveries")
 
 
 async def prune(
     uow_factory: UnitOfWorkFactory, retention: Retention = Retention()
 ) -> dict[str, int]:
-    """Delete what has outlived its use; returns the rows deleted per table."""
+    """Delete what has outlived its use; returns the rows deleted per table. One short
+    transaction per batch."""
     deleted: dict[str, int] = {}
-    for table, sql in _PRUNE.items():
+    for table in _TABLES:
         keep: timedelta = getattr(retention, table)
         deleted[table] = 0
         while True:
             async with uow_factory() as uow:
-                result = await uow.conn.execute(text(sql), {"keep": keep, "n": retention.batch})
+                count = await uow.housekeeping.prune(table, older_than=keep, limit=retention.batch)
                 await uow.commit()
-            deleted[table] += result.rowcount
-            if result.rowcount < retention.batch:
+            deleted[table] += count
+            if count < retention.batch:
                 break
     return deleted

@@ -8,12 +8,10 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from domain.errors import NotFound, ValidationFailed
 from domain.recurrence import CatchUp, RecurrenceMode, Rule, parse_rule
-from store import tasks_repo as repo
-from store.uow import SqlUnitOfWork
+from service.unit_of_work import UnitOfWork
 
 
 class SeriesDefinition(BaseModel):
@@ -42,24 +40,9 @@ class SeriesDefinition(BaseModel):
         )
 
 
-async def definition(uow: SqlUnitOfWork, series_id: uuid.UUID) -> SeriesDefinition:
+async def definition(uow: UnitOfWork, series_id: uuid.UUID) -> SeriesDefinition:
     async with uow:
-        row = (
-            (
-                await uow.conn.execute(
-                    text(
-                        "SELECT s.*, (SELECT count(*) FROM tasks t WHERE t.series_id = s.id) AS n, "
-                        "o.id AS open_id, o.occurrence_index AS open_index, o.due_at AS open_due "
-                        "FROM series s LEFT JOIN LATERAL (SELECT id, occurrence_index, due_at "
-                        "FROM tasks WHERE series_id = s.id AND status = 'open' "
-                        "ORDER BY occurrence_index DESC LIMIT 1) o ON true WHERE s.id = :id"
-                    ),
-                    {"id": series_id},
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = await uow.series.definition(series_id)
     if row is None:
         raise NotFound(f"series {series_id} not found")
     return SeriesDefinition(
@@ -79,24 +62,16 @@ async def definition(uow: SqlUnitOfWork, series_id: uuid.UUID) -> SeriesDefiniti
     )
 
 
-async def set_state(uow: SqlUnitOfWork, user_id: str, series_id: uuid.UUID, state: str) -> None:
+async def set_state(uow: UnitOfWork, user_id: str, series_id: uuid.UUID, state: str) -> None:
     if state not in {"active", "paused", "ended"}:
         raise ValidationFailed.field("state", "must be active, paused or ended")
     async with uow:
-        await repo.update_series(uow.conn, user_id, series_id, {"state": state})
+        await uow.series.set_state(user_id, series_id, state)
         await uow.commit()
 
 
-async def add_exdate(
-    uow: SqlUnitOfWork, user_id: str, series_id: uuid.UUID, local: datetime
-) -> None:
+async def add_exdate(uow: UnitOfWork, user_id: str, series_id: uuid.UUID, local: datetime) -> None:
     """Skip one future instance (by its wall-clock time) without touching the others."""
     async with uow:
-        await uow.conn.execute(
-            text(
-                "UPDATE series SET exdates = array_append(exdates, :d), updated_at = now() "
-                "WHERE id = :id AND user_id = :u AND NOT (:d = ANY(exdates))"
-            ),
-            {"d": local, "id": series_id, "u": user_id},
-        )
+        await uow.series.add_exdate(user_id, series_id, local)
         await uow.commit()

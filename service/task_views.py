@@ -5,20 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from domain.errors import ValidationFailed
 from domain.recurrence import Rule, parse_rule, summarize, to_utc
 from domain.tasks import Priority
+from domain.zones import load_zone
 from service.schemas import RecurrenceOut, ReminderOut, TaskPublic
 
 
-@lru_cache(maxsize=1024)
 def zone(name: str, field: str = "timezone") -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValidationFailed.field(field, f"unknown IANA time zone {name!r}") from exc
+    """The IANA zone `name`, or ValidationFailed on `field` (the domain's one loader)."""
+    return load_zone(name, field)
 
 
 def as_utc(value: datetime, timezone: str) -> datetime:

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +21,13 @@ from domain.reminders import ReminderSpec, fire_time, validate_reminders
 from domain.tasks import (
     DeleteScope,
     Status,
+    TaskFilter,
     check_description,
     check_title,
     normalize_tags,
 )
-from service.occurrences import close_occurrence, existing_next, operation, recall, remember
+from service.occurrences import CloseRequest, close_in_place, operation, recall, remember
 from service.schemas import (
-    Completion,
     Deletion,
     OccurrencePreview,
     RecurrenceIn,
@@ -39,12 +40,11 @@ from service.schemas import (
     TaskUpdate,
 )
 from service.task_views import as_utc, local_wall_clock, rule_of, to_public, zone
-from store import tasks_repo as repo
-from store.uow import SqlUnitOfWork
+from service.unit_of_work import UnitOfWork
 
 
 async def create_task(
-    uow: SqlUnitOfWork, user_id: str, cmd: TaskCreate, idempotency_key: str | None = None
+    uow: UnitOfWork, user_id: str, cmd: TaskCreate, idempotency_key: str | None = None
 ) -> TaskPublic:
     op = operation("create", cmd.model_dump_json())
     async with uow:
@@ -60,8 +60,7 @@ async def create_task(
         series_id = None
         if cmd.recurrence is not None:
             series_id = await _create_series(uow, user_id, cmd.recurrence, due, cmd.timezone)
-        await repo.insert_task(
-            uow.conn,
+        await uow.tasks.insert_task(
             {
                 "id": task_id,
                 "user_id": user_id,
@@ -78,8 +77,8 @@ async def create_task(
                 "version": 1,
             },
         )
-        await repo.set_task_tags(uow.conn, task_id, await repo.ensure_tags(uow.conn, user_id, tags))
-        await repo.replace_reminders(uow.conn, user_id, task_id, reminder_rows)
+        await uow.tasks.set_task_tags(task_id, await uow.tasks.ensure_tags(user_id, tags))
+        await uow.tasks.replace_reminders(user_id, task_id, reminder_rows)
         task = await _view(uow, user_id, task_id)
         uow.record(
             TaskCreated(
@@ -91,17 +90,16 @@ async def create_task(
         return task
 
 
-async def get_task(uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID) -> TaskPublic:
+async def get_task(uow: UnitOfWork, user_id: str, task_id: uuid.UUID) -> TaskPublic:
     async with uow:
         return await _view(uow, user_id, task_id)
 
 
-async def list_tasks(uow: SqlUnitOfWork, user_id: str, query: TaskQuery) -> TaskPage:
+async def list_tasks(uow: UnitOfWork, user_id: str, query: TaskQuery) -> TaskPage:
     sort = query.sort or (TaskSort.RELEVANCE if query.q else TaskSort.DUE_AT)
     if sort is TaskSort.RELEVANCE and not query.q:
         raise ValidationFailed.field("sort", "relevance needs a search query `q`")
-    after = _decode_cursor(query.cursor, sort) if query.cursor else None
-    filters = repo.TaskFilter(
+    filters = TaskFilter(
         status=query.status.value if query.status else None,
         priorities=[p.rank for p in query.priority],
         due_before=_instant(query.due_before),
@@ -112,21 +110,22 @@ async def list_tasks(uow: SqlUnitOfWork, user_id: str, query: TaskQuery) -> Task
         now=uow.clock.now(),
     )
     async with uow:
+        after = _decode_cursor(query.cursor, sort, uow.tasks.decode_key) if query.cursor else None
         if query.tag:
             names = {t.strip().lower() for t in query.tag}
-            known = await repo.tag_ids(uow.conn, user_id, list(names))
+            known = await uow.tasks.tag_ids(user_id, list(names))
             if len(known) < len(names):
                 return TaskPage(items=[], next_cursor=None)  # an unknown tag matches nothing
             filters.tag_ids = list(known.values())
-        rows = await repo.list_rows(uow.conn, user_id, filters, sort.value, query.limit + 1, after)
+        rows = await uow.tasks.list_rows(user_id, filters, sort.value, query.limit + 1, after)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    cursor = _encode_cursor(sort, repo.sort_key(rows[-1], sort.value)) if more else None
+    cursor = _encode_cursor(sort, uow.tasks.sort_key(rows[-1], sort.value)) if more else None
     return TaskPage(items=[to_public(r) for r in rows], next_cursor=cursor)
 
 
 async def update_task(
-    uow: SqlUnitOfWork,
+    uow: UnitOfWork,
     user_id: str,
     task_id: uuid.UUID,
     patch: TaskUpdate,
@@ -140,7 +139,7 @@ async def update_task(
     async with uow:
         if replay := await recall(uow, user_id, idempotency_key, op, TaskPublic):
             return replay
-        row = await repo.get_row(uow.conn, user_id, task_id, lock=True)
+        row = await uow.tasks.get_row(user_id, task_id, lock=True)
         if row is None:
             raise NotFound(f"task {task_id} not found")
         if if_match is not None and if_match != row["version"]:
@@ -170,15 +169,15 @@ async def update_task(
         elif row["series_id"] is not None and due is None:
             raise ValidationFailed.field("due_at", "a recurring task needs a due time")
         if "tags" in changes:
-            ids = await repo.ensure_tags(uow.conn, user_id, normalize_tags(patch.tags))
-            await repo.set_task_tags(uow.conn, task_id, ids)
+            ids = await uow.tasks.ensure_tags(user_id, normalize_tags(patch.tags))
+            await uow.tasks.set_task_tags(task_id, ids)
         if "reminders" in changes:
             rows = _reminder_rows(patch.reminders, due, timezone)
         else:
             rows = _recomputed_reminders(row, due)
-        await repo.replace_reminders(uow.conn, user_id, task_id, rows)
+        await uow.tasks.replace_reminders(user_id, task_id, rows)
         values.update(updated_at=now, version=row["version"] + 1)
-        await repo.update_task(uow.conn, user_id, task_id, values)
+        await uow.tasks.update_task(user_id, task_id, values)
         task = await _view(uow, user_id, task_id)
         uow.record(
             TaskUpdated(
@@ -194,7 +193,7 @@ async def update_task(
 
 
 async def delete_task(
-    uow: SqlUnitOfWork,
+    uow: UnitOfWork,
     user_id: str,
     task_id: uuid.UUID,
     scope: DeleteScope = DeleteScope.OCCURRENCE,
@@ -209,21 +208,22 @@ async def delete_task(
     async with uow:
         if replay := await recall(uow, user_id, idempotency_key, op, Deletion):
             return replay
-        row = await repo.get_row(uow.conn, user_id, task_id, lock=not dry_run)
+        row = await uow.tasks.get_row(user_id, task_id, lock=not dry_run)
         if row is None:
             raise NotFound(f"task {task_id} not found")
         ids = [task_id]
         if row["series_id"] is not None and scope is DeleteScope.SERIES:
-            ids = await repo.series_task_ids(uow.conn, user_id, row["series_id"])
+            ids = await uow.tasks.series_task_ids(user_id, row["series_id"])
         result = Deletion(deleted=ids, scope=scope, dry_run=dry_run)
         if dry_run:
             return result
         if row["series_id"] is not None:
             if scope is DeleteScope.SERIES:
-                await repo.update_series(uow.conn, user_id, row["series_id"], {"state": "ended"})
+                await uow.tasks.update_series(user_id, row["series_id"], {"state": "ended"})
             elif row["status"] == Status.OPEN:
-                await close_occurrence(uow, user_id, row, Status.SKIPPED)
-        await repo.delete_tasks(uow.conn, user_id, ids)
+                skip = CloseRequest(user_id=user_id, task_id=task_id, status=Status.SKIPPED)
+                await close_in_place(uow, skip, with_result=False)
+        await uow.tasks.delete_tasks(user_id, ids)
         for deleted in ids:
             uow.record(
                 TaskDeleted(
@@ -238,85 +238,11 @@ async def delete_task(
         return result
 
 
-async def complete_task(
-    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, idempotency_key: str | None = None
-) -> Completion:
-    """Complete an occurrence; a recurring task's next occurrence comes back as `next`.
-    Completing a completed task returns the same result again."""
-    return await _finish(uow, user_id, task_id, Status.COMPLETED, idempotency_key)
-
-
-async def skip_task(
-    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, idempotency_key: str | None = None
-) -> Completion:
-    """Skip an occurrence: like completing it, but it is marked `skipped`."""
-    return await _finish(uow, user_id, task_id, Status.SKIPPED, idempotency_key)
-
-
-async def begin_completion(
-    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
-) -> Completion | None:
-    """Before the saga runs: a replayed key's result, or the result of an occurrence that
-    is already closed this way; None when the saga has work to do. NotFound and Conflict
-    surface here, before any workflow starts."""
-    async with uow:
-        if replay := await recall(uow, user_id, key, operation(status.value, task_id), Completion):
-            return replay
-        row = await repo.get_row(uow.conn, user_id, task_id)
-        if row is None:
-            raise NotFound(f"task {task_id} not found")
-        if row["status"] == Status.OPEN:
-            return None
-        if row["status"] != status:
-            raise Conflict(f"task is already {row['status']}")
-        next_id = await existing_next(uow, user_id, row)
-        if next_id is None and row["series_id"] is not None and row["series_state"] == "active":
-            return None  # closed, but its saga has not created the next occurrence yet: join it
-        return Completion(
-            task=to_public(row), next=await _view(uow, user_id, next_id) if next_id else None
-        )
-
-
-async def finish_completion(
-    uow: SqlUnitOfWork,
-    user_id: str,
-    task_id: uuid.UUID,
-    next_id: uuid.UUID | None,
-    status: Status,
-    key: str | None,
-) -> Completion:
-    """After the saga: the result the caller sees, remembered under its idempotency key."""
-    async with uow:
-        result = await _completion(uow, user_id, task_id, next_id)
-        await remember(uow, user_id, key, operation(status.value, task_id), result)
-        await uow.commit()
-        return result
-
-
-async def _finish(
-    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
-) -> Completion:
-    op = operation(status.value, task_id)
-    async with uow:
-        if replay := await recall(uow, user_id, key, op, Completion):
-            return replay
-        row = await repo.get_row(uow.conn, user_id, task_id, lock=True)
-        if row is None:
-            raise NotFound(f"task {task_id} not found")
-        if row["status"] not in (Status.OPEN, status):
-            raise Conflict(f"task is already {row['status']}")
-        next_id = await close_occurrence(uow, user_id, row, status)
-        result = await _completion(uow, user_id, task_id, next_id)
-        await remember(uow, user_id, key, op, result)
-        await uow.commit()
-        return result
-
-
 async def preview_occurrences(
-    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, count: int
+    uow: UnitOfWork, user_id: str, task_id: uuid.UUID, count: int
 ) -> OccurrencePreview:
     async with uow:
-        row = await repo.get_row(uow.conn, user_id, task_id)
+        row = await uow.tasks.get_row(user_id, task_id)
     if row is None:
         raise NotFound(f"task {task_id} not found")
     if row["series_id"] is None:
@@ -338,21 +264,8 @@ async def preview_occurrences(
 _EPSILON = timedelta(microseconds=1)
 
 
-async def _completion(
-    uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID, next_id: uuid.UUID | None
-) -> Completion:
-    """The closed task and its successor, read in one query."""
-    ids = [task_id, next_id] if next_id else [task_id]
-    rows = {r["id"]: r for r in await repo.get_rows(uow.conn, user_id, ids)}
-    if task_id not in rows or (next_id is not None and next_id not in rows):
-        raise NotFound(f"task {task_id if task_id not in rows else next_id} not found")
-    return Completion(
-        task=to_public(rows[task_id]), next=to_public(rows[next_id]) if next_id else None
-    )
-
-
-async def _view(uow: SqlUnitOfWork, user_id: str, task_id: uuid.UUID) -> TaskPublic:
-    row = await repo.get_row(uow.conn, user_id, task_id)
+async def _view(uow: UnitOfWork, user_id: str, task_id: uuid.UUID) -> TaskPublic:
+    row = await uow.tasks.get_row(user_id, task_id)
     if row is None:
         raise NotFound(f"task {task_id} not found")
     return to_public(row)
@@ -416,7 +329,7 @@ def _instant_of(value: datetime | str | None) -> datetime | None:
 
 
 async def _create_series(
-    uow: SqlUnitOfWork, user_id: str, rec: RecurrenceIn, due: datetime | None, timezone: str
+    uow: UnitOfWork, user_id: str, rec: RecurrenceIn, due: datetime | None, timezone: str
 ) -> uuid.UUID:
     if due is None:
         raise ValidationFailed.field("recurrence", "a recurring task needs due_at")
@@ -425,8 +338,7 @@ async def _create_series(
     )
     first_occurrence(rule)
     series_id = uuid.uuid4()
-    await repo.insert_series(
-        uow.conn,
+    await uow.tasks.insert_series(
         {
             "id": series_id,
             "user_id": user_id,
@@ -442,7 +354,7 @@ async def _create_series(
 
 
 async def _replace_series(
-    uow: SqlUnitOfWork,
+    uow: UnitOfWork,
     user_id: str,
     row: dict[str, Any],
     rec: RecurrenceIn | None,
@@ -451,7 +363,7 @@ async def _replace_series(
 ) -> tuple[uuid.UUID | None, int | None]:
     """A new rule starts a new series anchored at this task; `null` makes it a one-off."""
     if row["series_id"] is not None:
-        await repo.update_series(uow.conn, user_id, row["series_id"], {"state": "ended"})
+        await uow.tasks.update_series(user_id, row["series_id"], {"state": "ended"})
     if rec is None:
         return None, None
     return await _create_series(uow, user_id, rec, due, timezone), 0
@@ -462,13 +374,15 @@ def _encode_cursor(sort: TaskSort, key: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, sort: TaskSort) -> list[Any]:
+def _decode_cursor(
+    cursor: str, sort: TaskSort, decode: Callable[[str, list[Any]], list[Any]]
+) -> list[Any]:
     bad = ValidationFailed(FieldError("cursor", "invalid cursor; pass next_cursor back as given"))
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if data["s"] != sort.value:
             raise ValidationFailed.field("cursor", "cursor belongs to another sort order")
-        return repo.decode_key(sort.value, data["k"])
+        return decode(sort.value, data["k"])
     except ValidationFailed:
         raise
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:

@@ -16,22 +16,17 @@ from datetime import datetime
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
 
 from domain.errors import NotFound
 from domain.events import Event
+from service.unit_of_work import UnitOfWork
 from service.webhook_targets import RefusedTarget, Target, check_url, pin
-from store.tables import Webhook, WebhookDelivery
-from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = httpx.Timeout(5.0)
 REFUSED = "refused"  # the target is not a public address: never attempted
 SETTLED_UNDELIVERED = ("cancelled", REFUSED)
-_hooks = Webhook.__table__
-_deliveries = WebhookDelivery.__table__
 
 
 class WebhookIn(BaseModel):
@@ -58,103 +53,67 @@ def sign(secret: str, body: bytes) -> str:
 
 
 async def set_webhook(
-    uow: SqlUnitOfWork, user_id: str, cmd: WebhookIn, *, allow_private: bool = False
+    uow: UnitOfWork, user_id: str, cmd: WebhookIn, *, allow_private: bool = False
 ) -> WebhookPublic:
     """`allow_private`: let the URL name loopback and private addresses (dev and tests)."""
     check_url(str(cmd.url), allow_private=allow_private)
-    values = {"url": str(cmd.url), "secret": cmd.secret}
     async with uow:
-        row = (
-            await uow.conn.execute(
-                insert(_hooks)
-                .values(user_id=user_id, **values)
-                .on_conflict_do_update(index_elements=[_hooks.c.user_id], set_=values)
-                .returning(_hooks.c.url, _hooks.c.created_at)
-            )
-        ).one()
+        row = await uow.webhooks.put(user_id, str(cmd.url), cmd.secret)
         await uow.commit()
-    return WebhookPublic(url=row.url, created_at=row.created_at)
+    return WebhookPublic(url=row["url"], created_at=row["created_at"])
 
 
-async def get_webhook(uow: SqlUnitOfWork, user_id: str) -> WebhookPublic:
+async def get_webhook(uow: UnitOfWork, user_id: str) -> WebhookPublic:
     async with uow:
-        row = (
-            await uow.conn.execute(
-                select(_hooks.c.url, _hooks.c.created_at).where(_hooks.c.user_id == user_id)
-            )
-        ).first()
+        row = await uow.webhooks.get(user_id)
     if row is None:
         raise NotFound("no webhook is configured")
-    return WebhookPublic(url=row.url, created_at=row.created_at)
+    return WebhookPublic(url=row["url"], created_at=row["created_at"])
 
 
-async def delete_webhook(uow: SqlUnitOfWork, user_id: str) -> None:
+async def delete_webhook(uow: UnitOfWork, user_id: str) -> None:
     async with uow:
-        result = await uow.conn.execute(delete(_hooks).where(_hooks.c.user_id == user_id))
+        removed = await uow.webhooks.remove(user_id)
         await uow.commit()
-    if result.rowcount == 0:
+    if not removed:
         raise NotFound("no webhook is configured")
 
 
-async def schedule(uow: SqlUnitOfWork, event: Event) -> bool:
+async def schedule(uow: UnitOfWork, event: Event) -> bool:
     """Inside the notifier's transaction: give `event` a delivery if the user has a webhook.
     True when there is one to attempt."""
-    has_hook = await uow.conn.scalar(
-        select(_hooks.c.user_id).where(_hooks.c.user_id == event.user_id)
-    )
-    if has_hook is not None:
-        await uow.conn.execute(
-            insert(_deliveries)
-            .values(
-                delivery_id=uuid.uuid4(),
-                event_id=event.event_id,
-                user_id=event.user_id,
-                attempts=0,
-            )
-            .on_conflict_do_nothing()
-        )
-    return has_hook is not None
+    has_hook = await uow.webhooks.exists(event.user_id)
+    if has_hook:
+        await uow.webhooks.add_delivery(uuid.uuid4(), event.event_id, event.user_id)
+    return has_hook
 
 
-async def deliver(uow: SqlUnitOfWork, event: Event, *, allow_private: bool = False) -> bool:
+async def deliver(uow: UnitOfWork, event: Event, *, allow_private: bool = False) -> bool:
     """Attempt the pending delivery of `event`, if any. False means try again later.
 
     The delivery row stays locked during the POST, so concurrent redeliveries of one event
     never reach the receiver at the same time. A target that resolves to a non-public
     address (see service.webhook_targets) is refused for good, not retried."""
     async with uow:
-        row = (
-            await uow.conn.execute(
-                select(_deliveries.c.delivery_id, _hooks.c.url, _hooks.c.secret)
-                .join(_hooks, _hooks.c.user_id == _deliveries.c.user_id, isouter=True)
-                .where(
-                    _deliveries.c.event_id == event.event_id,
-                    _deliveries.c.delivered_at.is_(None),
-                    or_(
-                        _deliveries.c.last_status.is_(None),
-                        _deliveries.c.last_status.not_in(SETTLED_UNDELIVERED),
-                    ),
-                )
-                .with_for_update(of=_deliveries)
-            )
-        ).first()
+        row = await uow.webhooks.pending_delivery(event.event_id, settled=SETTLED_UNDELIVERED)
         if row is None:
             return True
-        if row.url is None:  # the webhook was removed since: nothing left to deliver to
-            await _settle(uow, row.delivery_id, "cancelled", delivered=False)
+        delivery_id = row["delivery_id"]
+        if row["url"] is None:  # the webhook was removed since: nothing left to deliver to
+            await _settle(uow, delivery_id, "cancelled", delivered=False)
             return True
         try:
-            target = await pin(row.url, allow_private=allow_private)
+            target = await pin(row["url"], allow_private=allow_private)
         except RefusedTarget as exc:
-            log.warning("webhook delivery %s refused: %s", row.delivery_id, exc)
-            await _settle(uow, row.delivery_id, REFUSED, delivered=False)
+            log.warning("webhook delivery %s refused: %s", delivery_id, exc)
+            await _settle(uow, delivery_id, REFUSED, delivered=False)
             return True
         except OSError as exc:  # the name does not resolve now: try again later
-            log.warning("webhook delivery %s: cannot resolve its host: %s", row.delivery_id, exc)
-            await _settle(uow, row.delivery_id, "unresolved", delivered=False)
+            log.warning("webhook delivery %s: cannot resolve its host: %s", delivery_id, exc)
+            await _settle(uow, delivery_id, "unresolved", delivered=False)
             return False
-        status, ok = await _post(target, row.secret, row.delivery_id, event)
-        await _settle(uow, row.delivery_id, status, delivered=ok)
+        status, ok = await _post(target, row["secret"], delivery_id, event)
+        await _settle(uow, delivery_id, status, delivered=ok)
         return ok
 
 
@@ -182,16 +141,11 @@ async def _post(
     return str(response.status_code), response.is_success
 
 
-async def _settle(
-    uow: SqlUnitOfWork, delivery_id: uuid.UUID, status: str, *, delivered: bool
-) -> None:
-    values: dict[str, object] = {
-        "attempts": _deliveries.c.attempts + (0 if status in SETTLED_UNDELIVERED else 1),
-        "last_status": status,
-    }
-    if delivered:
-        values["delivered_at"] = uow.now()
-    await uow.conn.execute(
-        update(_deliveries).where(_deliveries.c.delivery_id == delivery_id).values(**values)
+async def _settle(uow: UnitOfWork, delivery_id: uuid.UUID, status: str, *, delivered: bool) -> None:
+    await uow.webhooks.settle_delivery(
+        delivery_id,
+        status=status,
+        attempted=status not in SETTLED_UNDELIVERED,
+        delivered_at=uow.now() if delivered else None,
     )
     await uow.commit()

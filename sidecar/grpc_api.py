@@ -1,6 +1,7 @@
 """The Dapr gRPC API (`dapr.proto.runtime.v1.Dapr`) as far as the dev sidecar serves it.
 
-`PublishEvent` (what `DaprClient.publish_event` calls) and a minimal `GetMetadata`; every
+`PublishEvent` (what `DaprClient.publish_event` calls), `BulkPublishEventAlpha1` and
+`BulkPublishEvent` (pkg/api/grpc/grpc.go bulkPublishEvent), and a minimal `GetMetadata`; every
 other method keeps the generated base class's answer, UNIMPLEMENTED.
 """
 
@@ -14,6 +15,8 @@ from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2, pubsub_pb2
 from google.protobuf import empty_pb2
 
 from sidecar.pubsub import PubSubEngine, PubSubError
+from sidecar.pubsub import errors as pubsub_errors
+from sidecar.pubsub.bulk import BulkError, is_raw_payload, merge_entry_metadata
 
 
 class DaprApi(dapr_pb2_grpc.DaprServicer):
@@ -38,6 +41,57 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
         except PubSubError as exc:
             await context.abort(exc.grpc_code, exc.message)
         return empty_pb2.Empty()
+
+    async def BulkPublishEventAlpha1(
+        self, request: pubsub_pb2.BulkPublishRequest, context: grpc.aio.ServicerContext
+    ) -> pubsub_pb2.BulkPublishResponse:
+        return await self._bulk_publish(request, context)
+
+    async def BulkPublishEvent(
+        self, request: pubsub_pb2.BulkPublishRequest, context: grpc.aio.ServicerContext
+    ) -> pubsub_pb2.BulkPublishResponse:
+        return await self._bulk_publish(request, context)
+
+    async def _bulk_publish(
+        self, request: pubsub_pb2.BulkPublishRequest, context: grpc.aio.ServicerContext
+    ) -> pubsub_pb2.BulkPublishResponse:
+        """As daprd: the request is checked, then entry by entry its id and CloudEvent; any
+        entry that fails to publish fails the call with INTERNAL (ERR_PUBSUB_PUBLISH_MESSAGE),
+        so `failed_entries` comes back empty whenever the call succeeds."""
+        headers = {key: value for key, value in context.invocation_metadata() or ()}
+        pubsub, topic, metadata = request.pubsub_name, request.topic, dict(request.metadata)
+        try:
+            self._pubsub.check_bulk_target(pubsub, topic)
+            try:
+                raw = is_raw_payload(metadata)
+            except BulkError as exc:
+                raise pubsub_errors.metadata_deserialize(exc) from exc
+            seen: set[str] = set()
+            bodies: list[tuple[str, bytes, dict[str, str] | None]] = []
+            for entry in request.entries:
+                if not entry.entry_id or entry.entry_id in seen:
+                    raise pubsub_errors.marshal_events_entry_id(pubsub, topic)
+                seen.add(entry.entry_id)
+                # a proto map left empty is Go's nil map: no request metadata for the entry
+                entry_metadata = (
+                    merge_entry_metadata(metadata, dict(entry.metadata)) if entry.metadata else None
+                )
+                body = entry.event
+                if not raw:
+                    body = self._pubsub.bulk_cloud_event(
+                        pubsub,
+                        topic,
+                        entry.event,
+                        entry.content_type,
+                        entry_metadata,
+                        headers.get("traceparent"),
+                        headers.get("tracestate", ""),
+                    )
+                bodies.append((entry.entry_id, body, entry_metadata))
+            await self._pubsub.publish_bulk(pubsub, topic, bodies, metadata)
+        except PubSubError as exc:
+            await context.abort(exc.grpc_code, exc.message)
+        return pubsub_pb2.BulkPublishResponse(failedEntries=[])
 
     async def GetMetadata(
         self, request: metadata_pb2.GetMetadataRequest, context: grpc.aio.ServicerContext

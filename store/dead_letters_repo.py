@@ -114,3 +114,43 @@ async def settle(
         .returning(*_dead.c)
     )
     return (await conn.execute(statement)).mappings().one()
+
+
+class SqlDeadLetters:
+    """The statements above, bound to a unit of work's connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def keep(
+        self,
+        *,
+        event_id: str,
+        topic: str | None,
+        event: dict[str, Any],
+        reason: str,
+        now: datetime,
+    ) -> int:
+        return await keep(
+            self._conn, event_id=event_id, topic=topic, event=event, reason=reason, now=now
+        )
+
+    async def page(
+        self,
+        *,
+        state: str | None,
+        topic: str | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> Sequence[RowMapping]:
+        return await page(self._conn, state=state, topic=topic, after=after, limit=limit)
+
+    async def get(
+        self, dead_letter_id: uuid.UUID, *, for_update: bool = False
+    ) -> RowMapping | None:
+        return await get(self._conn, dead_letter_id, for_update=for_update)
+
+    async def settle(
+        self, dead_letter_id: uuid.UUID, *, state: str, by: str, at: datetime
+    ) -> RowMapping:
+        return await settle(self._conn, dead_letter_id, state=state, by=by, at=at)

@@ -102,3 +102,23 @@ async def first_delivery(conn: AsyncConnection, consumer: str, event_id: uuid.UU
         .returning(table.c.event_id)
     )
     return result.first() is not None
+
+
+class SqlInbox:
+    """The consumers' side, for a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
+        return await first_delivery(self._conn, consumer, event_id)
+
+
+class SqlOutbox:
+    """The producers' side, for a unit of work (the commit writes recorded events itself)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def requeue_for_redrive(self, event: Event, topic: str) -> None:
+        await requeue_for_redrive(self._conn, event, topic)

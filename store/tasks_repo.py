@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.tasks import TaskFilter
 
 TASK_COLUMNS = """
     t.id, t.user_id, t.title, t.description, t.priority, t.status, t.due_at, t.timezone,
@@ -66,19 +68,6 @@ SORTS: dict[str, SortSpec] = {
 }
 
 
-@dataclass
-class TaskFilter:
-    status: str | None = None
-    priorities: list[int] = field(default_factory=list)
-    tag_ids: list[uuid.UUID] = field(default_factory=list)  # every one must match
-    due_before: datetime | None = None
-    due_after: datetime | None = None
-    overdue: bool | None = None
-    recurring: bool | None = None
-    q: str | None = None
-    now: datetime | None = None
-
-
 def _where(user_id: str, f: TaskFilter) -> tuple[list[str], dict[str, Any]]:
     clauses = ["t.user_id = :user_id"]
     params: dict[str, Any] = {"user_id": user_id}
@@ -127,46 +116,6 @@ def _keyset(sort: SortSpec, after: Sequence[Any], params: dict[str, Any]) -> str
     return "(" + " OR ".join(ors) + ")"
 
 
-async def list_rows(
-    conn: AsyncConnection,
-    user_id: str,
-    f: TaskFilter,
-    sort_name: str,
-    limit: int,
-    after: Sequence[Any] | None,
-) -> list[dict[str, Any]]:
-    """One page of task rows (`sort_key(row, sort_name)` gives a row's cursor key).
-
-    The page is chosen first, from `tasks` alone, and only its rows are joined to their
-    series, tags and reminders: filtering and ranking never drag the joins along.
-    """
-    sort = SORTS[sort_name]
-    clauses, params = _where(user_id, f)
-    keys = ", ".join(f"{e} AS k{i}" for i, (e, _, _) in enumerate(sort.columns))
-    order = ", ".join(f"{e} {d}" for e, d, _ in sort.columns)
-    keyset = [_keyset(sort, after, params)] if after is not None else []
-    if sort_name == "relevance":
-        # rank is a select-list alias, so ordering and the keyset test run one level up
-        ranked = (
-            "SELECT t.id, ts_rank(t.search, websearch_to_tsquery('english', :q)) AS rank "
-            f"FROM tasks t WHERE {' AND '.join(clauses)}"
-        )
-        outer = ("WHERE " + " AND ".join(keyset)) if keyset else ""
-        page = f"SELECT t.id, {keys} FROM ({ranked}) t {outer} ORDER BY {order} LIMIT :limit"
-    else:
-        where = " AND ".join(clauses + keyset)
-        page = f"SELECT t.id, {keys} FROM tasks t WHERE {where} ORDER BY {order} LIMIT :limit"
-    page_order = ", ".join(f"p.k{i} {d}" for i, (_, d, _) in enumerate(sort.columns))
-    sql = (
-        f"WITH p AS MATERIALIZED ({page}) SELECT {TASK_COLUMNS}, "
-        + ", ".join(f"p.k{i}" for i in range(len(sort.columns)))
-        + f" FROM p JOIN tasks t ON t.id = p.id LEFT JOIN series s ON s.id = t.series_id "
-        f"ORDER BY {page_order}"
-    )
-    params["limit"] = limit
-    return [_decoded(r) for r in (await conn.execute(text(sql), params)).mappings()]
-
-
 def sort_key(row: dict[str, Any], sort_name: str) -> list[Any]:
     return [_jsonable(row[f"k{i}"]) for i in range(len(SORTS[sort_name].columns))]
 
@@ -201,181 +150,216 @@ def decode_key(sort_name: str, values: Sequence[Any]) -> list[Any]:
     return [decoders[cast](v) for v, (_, _, cast) in zip(values, sort.columns, strict=True)]
 
 
-async def get_rows(
-    conn: AsyncConnection, user_id: str, ids: Sequence[uuid.UUID], *, lock: bool = False
-) -> list[dict[str, Any]]:
-    sql = f"SELECT {TASK_COLUMNS} {FROM_TASKS} WHERE t.user_id = :user_id AND t.id = ANY(:ids)"
-    if lock:
-        sql += " FOR UPDATE OF t"
-    rows = (await conn.execute(text(sql), {"user_id": user_id, "ids": list(ids)})).mappings()
-    by_id = {r["id"]: _decoded(r) for r in rows}
-    return [by_id[i] for i in ids if i in by_id]
+class SqlTasks:
+    """The task aggregate's repository on one unit of work's connection (`uow.tasks`).
+    Rows come back as dicts of column name to value."""
 
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
 
-async def get_row(
-    conn: AsyncConnection, user_id: str, task_id: uuid.UUID, *, lock: bool = False
-) -> dict[str, Any] | None:
-    rows = await get_rows(conn, user_id, [task_id], lock=lock)
-    return rows[0] if rows else None
+    sort_key = staticmethod(sort_key)
+    decode_key = staticmethod(decode_key)
 
+    async def list_rows(
+        self,
+        user_id: str,
+        f: TaskFilter,
+        sort_name: str,
+        limit: int,
+        after: Sequence[Any] | None,
+    ) -> list[dict[str, Any]]:
+        """One page of task rows (`sort_key(row, sort_name)` gives a row's cursor key).
 
-async def next_in_series(
-    conn: AsyncConnection, user_id: str, series_id: uuid.UUID, after_index: int
-) -> uuid.UUID | None:
-    return (
-        await conn.execute(
+        The page is chosen first, from `tasks` alone, and only its rows are joined to their
+        series, tags and reminders: filtering and ranking never drag the joins along.
+        """
+        sort = SORTS[sort_name]
+        clauses, params = _where(user_id, f)
+        keys = ", ".join(f"{e} AS k{i}" for i, (e, _, _) in enumerate(sort.columns))
+        order = ", ".join(f"{e} {d}" for e, d, _ in sort.columns)
+        keyset = [_keyset(sort, after, params)] if after is not None else []
+        if sort_name == "relevance":
+            # rank is a select-list alias, so ordering and the keyset test run one level up
+            ranked = (
+                "SELECT t.id, ts_rank(t.search, websearch_to_tsquery('english', :q)) AS rank "
+                f"FROM tasks t WHERE {' AND '.join(clauses)}"
+            )
+            outer = ("WHERE " + " AND ".join(keyset)) if keyset else ""
+            page = f"SELECT t.id, {keys} FROM ({ranked}) t {outer} ORDER BY {order} LIMIT :limit"
+        else:
+            where = " AND ".join(clauses + keyset)
+            page = f"SELECT t.id, {keys} FROM tasks t WHERE {where} ORDER BY {order} LIMIT :limit"
+        page_order = ", ".join(f"p.k{i} {d}" for i, (_, d, _) in enumerate(sort.columns))
+        sql = (
+            f"WITH p AS MATERIALIZED ({page}) SELECT {TASK_COLUMNS}, "
+            + ", ".join(f"p.k{i}" for i in range(len(sort.columns)))
+            + f" FROM p JOIN tasks t ON t.id = p.id LEFT JOIN series s ON s.id = t.series_id "
+            f"ORDER BY {page_order}"
+        )
+        params["limit"] = limit
+        return [_decoded(r) for r in (await self._conn.execute(text(sql), params)).mappings()]
+
+    async def get_rows(
+        self, user_id: str, ids: Sequence[uuid.UUID], *, lock: bool = False
+    ) -> list[dict[str, Any]]:
+        sql = f"SELECT {TASK_COLUMNS} {FROM_TASKS} WHERE t.user_id = :user_id AND t.id = ANY(:ids)"
+        if lock:
+            sql += " FOR UPDATE OF t"
+        rows = (
+            await self._conn.execute(text(sql), {"user_id": user_id, "ids": list(ids)})
+        ).mappings()
+        by_id = {r["id"]: _decoded(r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    async def get_row(
+        self, user_id: str, task_id: uuid.UUID, *, lock: bool = False
+    ) -> dict[str, Any] | None:
+        rows = await self.get_rows(user_id, [task_id], lock=lock)
+        return rows[0] if rows else None
+
+    async def next_in_series(
+        self, user_id: str, series_id: uuid.UUID, after_index: int
+    ) -> uuid.UUID | None:
+        return (
+            await self._conn.execute(
+                text(
+                    "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
+                    "AND occurrence_index > :i ORDER BY occurrence_index LIMIT 1"
+                ),
+                {"u": user_id, "s": series_id, "i": after_index},
+            )
+        ).scalar()
+
+    async def stored_occurrence_id(
+        self, user_id: str, series_id: uuid.UUID, index: int
+    ) -> uuid.UUID:
+        """The id the series' occurrence `index` is stored under: the derived one
+        (domain.tasks.occurrence_id), or whatever a row made before ids were derived has."""
+        return (
+            await self._conn.execute(
+                text(
+                    "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
+                    "AND occurrence_index = :i"
+                ),
+                {"u": user_id, "s": series_id, "i": index},
+            )
+        ).scalar_one()
+
+    async def tag_ids(self, user_id: str, names: Sequence[str]) -> dict[str, uuid.UUID]:
+        """Existing tags by case-folded name."""
+        if not names:
+            return {}
+        rows = await self._conn.execute(
+            text(
+                "SELECT id, lower(name) AS key FROM tags "
+                "WHERE user_id = :u AND lower(name) = ANY(:n)"
+            ),
+            {"u": user_id, "n": [n.lower() for n in names]},
+        )
+        return {r.key: r.id for r in rows}
+
+    async def ensure_tags(self, user_id: str, names: Sequence[str]) -> list[uuid.UUID]:
+        """Ids for `names`, creating the missing tags (concurrent creators agree on one row)."""
+        if not names:
+            return []
+        await self._conn.execute(
+            text(
+                "INSERT INTO tags (id, user_id, name) "
+                "SELECT gen_random_uuid(), :u, n FROM unnest(CAST(:n AS text[])) AS n "
+                "ON CONFLICT (user_id, lower(name)) DO NOTHING"
+            ),
+            {"u": user_id, "n": list(names)},
+        )
+        found = await self.tag_ids(user_id, names)
+        return [found[n.lower()] for n in names]
+
+    async def set_task_tags(self, task_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
+        await self._conn.execute(text("DELETE FROM task_tags WHERE task_id = :t"), {"t": task_id})
+        if ids:
+            await self._conn.execute(
+                text(
+                    "INSERT INTO task_tags (task_id, tag_id) "
+                    "SELECT :t, unnest(CAST(:ids AS uuid[]))"
+                ),
+                {"t": task_id, "ids": list(ids)},
+            )
+
+    async def insert_task(self, values: dict[str, Any]) -> bool:
+        """Insert a task; False when (series_id, occurrence_index) already exists."""
+        cols = ", ".join(values)
+        binds = ", ".join(f":{k}" for k in values)
+        result = await self._conn.execute(
+            text(
+                f"INSERT INTO tasks ({cols}) VALUES ({binds}) "
+                "ON CONFLICT (series_id, occurrence_index) DO NOTHING RETURNING id"
+            ),
+            values,
+        )
+        return result.scalar() is not None
+
+    async def update_task(self, user_id: str, task_id: uuid.UUID, values: dict) -> None:
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        await self._conn.execute(
+            text(f"UPDATE tasks SET {sets} WHERE user_id = :_u AND id = :_id"),
+            {**values, "_u": user_id, "_id": task_id},
+        )
+
+    async def replace_reminders(
+        self, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        await self._conn.execute(text("DELETE FROM reminders WHERE task_id = :t"), {"t": task_id})
+        if rows:
+            await self._conn.execute(
+                text(
+                    "INSERT INTO reminders (id, task_id, user_id, position, before_minutes, at, "
+                    "fire_at, state) VALUES (:id, :task_id, :user_id, :position, :before_minutes, "
+                    ":at, :fire_at, :state)"
+                ),
+                [{**r, "task_id": task_id, "user_id": user_id} for r in rows],
+            )
+
+    async def cancel_pending_reminders(self, task_id: uuid.UUID) -> None:
+        await self._conn.execute(
+            text(
+                "UPDATE reminders SET state = 'cancelled' WHERE task_id = :t AND state = 'pending'"
+            ),
+            {"t": task_id},
+        )
+
+    async def restore_cancelled_reminders(self, task_id: uuid.UUID, now: datetime) -> None:
+        """Reminders cancelled by a completion that was rolled back: the future ones return."""
+        await self._conn.execute(
+            text(
+                "UPDATE reminders SET state = 'pending' WHERE task_id = :t AND state = 'cancelled' "
+                "AND fire_at > :now"
+            ),
+            {"t": task_id, "now": now},
+        )
+
+    async def delete_tasks(self, user_id: str, ids: Sequence[uuid.UUID]) -> None:
+        await self._conn.execute(
+            text("DELETE FROM tasks WHERE user_id = :u AND id = ANY(:ids)"),
+            {"u": user_id, "ids": list(ids)},
+        )
+
+    async def series_task_ids(self, user_id: str, series_id: uuid.UUID) -> list:
+        rows = await self._conn.execute(
             text(
                 "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
-                "AND occurrence_index > :i ORDER BY occurrence_index LIMIT 1"
+                "ORDER BY occurrence_index"
             ),
-            {"u": user_id, "s": series_id, "i": after_index},
+            {"u": user_id, "s": series_id},
         )
-    ).scalar()
+        return [r.id for r in rows]
 
+    async def insert_series(self, values: dict[str, Any]) -> None:
+        cols = ", ".join(values)
+        binds = ", ".join(f":{k}" for k in values)
+        await self._conn.execute(text(f"INSERT INTO series ({cols}) VALUES ({binds})"), values)
 
-async def stored_occurrence_id(
-    conn: AsyncConnection, user_id: str, series_id: uuid.UUID, index: int
-) -> uuid.UUID:
-    """The id the series' occurrence `index` is stored under: the derived one
-    (domain.tasks.occurrence_id), or whatever a row made before ids were derived has."""
-    return (
-        await conn.execute(
-            text(
-                "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
-                "AND occurrence_index = :i"
-            ),
-            {"u": user_id, "s": series_id, "i": index},
+    async def update_series(self, user_id: str, series_id: uuid.UUID, values: dict):
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        await self._conn.execute(
+            text(f"UPDATE series SET {sets}, updated_at = now() WHERE user_id = :_u AND id = :_id"),
+            {**values, "_u": user_id, "_id": series_id},
         )
-    ).scalar_one()
-
-
-async def tag_ids(
-    conn: AsyncConnection, user_id: str, names: Sequence[str]
-) -> dict[str, uuid.UUID]:
-    """Existing tags by case-folded name."""
-    if not names:
-        return {}
-    rows = await conn.execute(
-        text(
-            "SELECT id, lower(name) AS key FROM tags WHERE user_id = :u AND lower(name) = ANY(:n)"
-        ),
-        {"u": user_id, "n": [n.lower() for n in names]},
-    )
-    return {r.key: r.id for r in rows}
-
-
-async def ensure_tags(conn: AsyncConnection, user_id: str, names: Sequence[str]) -> list[uuid.UUID]:
-    """Ids for `names`, creating the missing tags (concurrent creators agree on one row)."""
-    if not names:
-        return []
-    await conn.execute(
-        text(
-            "INSERT INTO tags (id, user_id, name) "
-            "SELECT gen_random_uuid(), :u, n FROM unnest(CAST(:n AS text[])) AS n "
-            "ON CONFLICT (user_id, lower(name)) DO NOTHING"
-        ),
-        {"u": user_id, "n": list(names)},
-    )
-    found = await tag_ids(conn, user_id, names)
-    return [found[n.lower()] for n in names]
-
-
-async def set_task_tags(
-    conn: AsyncConnection, task_id: uuid.UUID, ids: Sequence[uuid.UUID]
-) -> None:
-    await conn.execute(text("DELETE FROM task_tags WHERE task_id = :t"), {"t": task_id})
-    if ids:
-        await conn.execute(
-            text("INSERT INTO task_tags (task_id, tag_id) SELECT :t, unnest(CAST(:ids AS uuid[]))"),
-            {"t": task_id, "ids": list(ids)},
-        )
-
-
-async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Insert a task; False when (series_id, occurrence_index) already exists."""
-    cols = ", ".join(values)
-    binds = ", ".join(f":{k}" for k in values)
-    result = await conn.execute(
-        text(
-            f"INSERT INTO tasks ({cols}) VALUES ({binds}) "
-            "ON CONFLICT (series_id, occurrence_index) DO NOTHING RETURNING id"
-        ),
-        values,
-    )
-    return result.scalar() is not None
-
-
-async def update_task(
-    conn: AsyncConnection, user_id: str, task_id: uuid.UUID, values: dict
-) -> None:
-    sets = ", ".join(f"{k} = :{k}" for k in values)
-    await conn.execute(
-        text(f"UPDATE tasks SET {sets} WHERE user_id = :_u AND id = :_id"),
-        {**values, "_u": user_id, "_id": task_id},
-    )
-
-
-async def replace_reminders(
-    conn: AsyncConnection, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
-) -> None:
-    await conn.execute(text("DELETE FROM reminders WHERE task_id = :t"), {"t": task_id})
-    if rows:
-        await conn.execute(
-            text(
-                "INSERT INTO reminders (id, task_id, user_id, position, before_minutes, at, "
-                "fire_at, state) VALUES (:id, :task_id, :user_id, :position, :before_minutes, "
-                ":at, :fire_at, :state)"
-            ),
-            [{**r, "task_id": task_id, "user_id": user_id} for r in rows],
-        )
-
-
-async def cancel_pending_reminders(conn: AsyncConnection, task_id: uuid.UUID) -> None:
-    await conn.execute(
-        text("UPDATE reminders SET state = 'cancelled' WHERE task_id = :t AND state = 'pending'"),
-        {"t": task_id},
-    )
-
-
-async def restore_cancelled_reminders(
-    conn: AsyncConnection, task_id: uuid.UUID, now: datetime
-) -> None:
-    """Reminders cancelled by a completion that was rolled back: the future ones return."""
-    await conn.execute(
-        text(
-            "UPDATE reminders SET state = 'pending' WHERE task_id = :t AND state = 'cancelled' "
-            "AND fire_at > :now"
-        ),
-        {"t": task_id, "now": now},
-    )
-
-
-async def delete_tasks(conn: AsyncConnection, user_id: str, ids: Sequence[uuid.UUID]) -> None:
-    await conn.execute(
-        text("DELETE FROM tasks WHERE user_id = :u AND id = ANY(:ids)"),
-        {"u": user_id, "ids": list(ids)},
-    )
-
-
-async def series_task_ids(conn: AsyncConnection, user_id: str, series_id: uuid.UUID) -> list:
-    rows = await conn.execute(
-        text(
-            "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s ORDER BY occurrence_index"
-        ),
-        {"u": user_id, "s": series_id},
-    )
-    return [r.id for r in rows]
-
-
-async def insert_series(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    cols = ", ".join(values)
-    binds = ", ".join(f":{k}" for k in values)
-    await conn.execute(text(f"INSERT INTO series ({cols}) VALUES ({binds})"), values)
-
-
-async def update_series(conn: AsyncConnection, user_id: str, series_id: uuid.UUID, values: dict):
-    sets = ", ".join(f"{k} = :{k}" for k in values)
-    await conn.execute(
-        text(f"UPDATE series SET {sets}, updated_at = now() WHERE user_id = :_u AND id = :_id"),
-        {**values, "_u": user_id, "_id": series_id},
-    )

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.processes import pg_ctl
 from store.embedded_pg import ensure_database, start_embedded
-from tests.harness import pg_ctl
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

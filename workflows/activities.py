@@ -1,4 +1,5 @@
-"""The saga's activities. Each calls one service use case or one actor method.
+"""The saga's activities. Each runs service rules (service.occurrences) in transactions of
+its own, and asks the series actor for the next occurrence.
 
 The workflow worker runs activities on threads of its own, while the database engine and
 the actor clients belong to the app's event loop; every activity therefore hands its
@@ -8,18 +9,16 @@ coroutine to that loop and waits for the answer.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from dapr.actor import ActorProxyFactory
 from dapr.ext.workflow import WorkflowActivityContext
 
-from actors.clients import schedule_actor, series_actor
-from domain.tasks import Status
-from service import saga_steps
+from actors.clients import series_actor
+from domain.errors import Conflict, NotFound
+from service import occurrences as rules
 from store.uow import SqlUnitOfWork
 from workflows import complete_occurrence as wf
 
@@ -33,18 +32,6 @@ class ActivityDeps:
     proxies: ActorProxyFactory
 
 
-def jsonable(value: Any) -> Any:
-    """Actor replies come back with ISO strings already turned into datetimes by the SDK's
-    serializer; workflow payloads must be plain JSON again."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContext, Any], Any]]:
     async def on_app_loop(coro: Coroutine[Any, Any, Any]) -> Any:
         # async activities run on the worker's own loop without holding one of its few
@@ -52,49 +39,44 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
         future = asyncio.run_coroutine_threadsafe(coro, deps.loop)
         return await asyncio.wait_for(asyncio.wrap_future(future), ACTIVITY_TIMEOUT)
 
-    async def close_occurrence(ctx: WorkflowActivityContext, request: dict) -> dict:
-        closed = await on_app_loop(
-            saga_steps.close(
-                deps.uow_factory(),
-                request["user_id"],
-                uuid.UUID(request["task_id"]),
-                Status(request["status"]),
-            )
+    async def advance(request: rules.CloseRequest) -> rules.Advanced:
+        """Close (one transaction), ask the series actor, record the next (another)."""
+        try:
+            async with deps.uow_factory() as uow:
+                closed, row = await rules.close(uow, request)
+                if closed.done:
+                    result = await rules.completion(uow, *_ids(request), closed.next_id)
+                await uow.commit()
+        except NotFound as refused:
+            return rules.Advanced(refused="not_found", reason=str(refused))
+        except Conflict as refused:
+            return rules.Advanced(refused="conflict", reason=str(refused))
+        if closed.done:
+            return rules.Advanced(completion=result)
+        raw = await series_actor(deps.proxies, str(closed.series_id)).NextAfter(
+            closed.next_request.model_dump(mode="json")
         )
-        return closed.model_dump(mode="json")
+        answer = rules.NextAnswer.model_validate(raw)
+        async with deps.uow_factory() as uow:
+            next_id = await rules.record_next(uow, closed, row, answer)
+            result = await rules.completion(uow, *_ids(request), next_id)
+            await uow.commit()
+        return rules.Advanced(completion=result)
 
-    async def next_occurrence(ctx: WorkflowActivityContext, closed: dict) -> dict:
-        async def ask() -> dict:
-            return await series_actor(deps.proxies, closed["series_id"]).NextAfter(closed)
+    async def advance_occurrence(ctx: WorkflowActivityContext, request: dict) -> dict:
+        advanced = await on_app_loop(advance(rules.CloseRequest.model_validate(request)))
+        return advanced.model_dump(mode="json")
 
-        return jsonable(await on_app_loop(ask()))
-
-    async def create_next_occurrence(ctx: WorkflowActivityContext, data: dict) -> str | None:
-        closed = saga_steps.Closed.model_validate(data["closed"])
-        answer = data["answer"] or {}
-        upcoming = answer.get("next")
-        nxt = saga_steps.NextOccurrence.model_validate(upcoming) if upcoming else None
-
-        next_id = await on_app_loop(
-            saga_steps.record_next(deps.uow_factory(), closed, nxt, ended=answer.get("ended", True))
-        )
-        return str(next_id) if next_id else None
-
-    async def sync_reminders(ctx: WorkflowActivityContext, data: dict) -> dict:
-        async def sync() -> dict:
-            schedule = schedule_actor(deps.proxies, data["user_id"])
-            return await schedule.SyncTasks({"task_ids": data["task_ids"]})
-
-        return jsonable(await on_app_loop(sync()))
+    async def reopen(undo: rules.ReopenRequest) -> None:
+        async with deps.uow_factory() as uow:
+            await rules.reopen(uow, undo)
+            await uow.commit()
 
     async def reopen_occurrence(ctx: WorkflowActivityContext, data: dict) -> None:
-        closed = saga_steps.Closed.model_validate(data["closed"])
-        await on_app_loop(saga_steps.reopen(deps.uow_factory(), closed, data["reason"]))
+        await on_app_loop(reopen(rules.ReopenRequest.model_validate(data)))
 
-    return {
-        wf.CLOSE: close_occurrence,
-        wf.NEXT: next_occurrence,
-        wf.CREATE_NEXT: create_next_occurrence,
-        wf.SYNC_REMINDERS: sync_reminders,
-        wf.REOPEN: reopen_occurrence,
-    }
+    return {wf.ADVANCE: advance_occurrence, wf.REOPEN: reopen_occurrence}
+
+
+def _ids(request: rules.CloseRequest) -> tuple[str, Any]:
+    return request.user_id, request.task_id

@@ -1,11 +1,16 @@
-"""The complete-then-spawn saga: close an occurrence, ask the series actor for the next one,
-create it, arm its reminders and cancel the closed one's.
+"""The complete-then-spawn saga: close an occurrence, have its series decide the next one and
+record it; when that cannot be done, reopen the occurrence (compensation).
 
 One instance per attempt at closing an occurrence (ids from service.completion.operation_id;
 workflows/sagas.py says how an attempt is found), so a second completion of the same
-occurrence joins the running instance instead of starting another. The orchestrator is
-deterministic: it reads no clock, randomness, I/O or environment; every side effect is an
-idempotent activity.
+occurrence joins the running instance instead of starting another. The three steps run as
+one activity (workflows/activities.py), since they always run together and each is
+idempotent: two orchestrator turns instead of five. The orchestrator is deterministic: it
+reads no clock, randomness, I/O or environment; every side effect is an idempotent activity.
+The user's reminder schedule follows the events the steps record (messaging/scheduling.py),
+as it does for every other change.
+
+Input: service.occurrences.CloseRequest; output: service.occurrences.Advanced (as JSON).
 """
 
 from __future__ import annotations
@@ -14,11 +19,10 @@ from datetime import timedelta
 
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy
 
+from service.occurrences import CloseRequest, ReopenRequest
+
 NAME = "complete_occurrence"
-CLOSE = "close_occurrence"
-NEXT = "next_occurrence"
-CREATE_NEXT = "create_next_occurrence"
-SYNC_REMINDERS = "sync_reminders"
+ADVANCE = "advance_occurrence"
 REOPEN = "reopen_occurrence"
 
 RETRY = RetryPolicy(
@@ -30,36 +34,12 @@ RETRY = RetryPolicy(
 
 
 def complete_occurrence(ctx: DaprWorkflowContext, request: dict):
-    """request: {user_id, task_id, status}; returns {task_id, status, next_task_id}."""
-    closed = yield ctx.call_activity(CLOSE, input=request, retry_policy=RETRY)
-    if closed["already_closed"]:
-        return {
-            "task_id": closed["task_id"],
-            "status": closed["status"],
-            "next_task_id": closed["already_next_id"],
-        }
-    next_task_id = None
-    if closed["series_id"] is not None:
-        try:
-            answer = yield ctx.call_activity(NEXT, input=closed, retry_policy=RETRY)
-            next_task_id = yield ctx.call_activity(
-                CREATE_NEXT, input={"closed": closed, "answer": answer}, retry_policy=RETRY
-            )
-        except Exception as failure:
-            # the next occurrence cannot exist: undo the close, say so, stay failed
-            yield ctx.call_activity(
-                REOPEN, input={"closed": closed, "reason": str(failure)}, retry_policy=RETRY
-            )
-            raise
-    touched = [closed["task_id"], *([next_task_id] if next_task_id else [])]
-    yield ctx.call_activity(
-        SYNC_REMINDERS,
-        input={
-            "user_id": closed["user_id"],
-            "task_ids": touched,
-            "series_id": closed["series_id"],
-            "next_task_id": next_task_id,
-        },
-        retry_policy=RETRY,
-    )
-    return {"task_id": closed["task_id"], "status": closed["status"], "next_task_id": next_task_id}
+    close = CloseRequest.model_validate(request)
+    try:
+        advanced = yield ctx.call_activity(ADVANCE, input=request, retry_policy=RETRY)
+    except Exception as failure:
+        # the next occurrence cannot exist: undo the close, say so, stay failed
+        undo = ReopenRequest(request=close, reason=str(failure))
+        yield ctx.call_activity(REOPEN, input=undo.model_dump(mode="json"), retry_policy=RETRY)
+        raise
+    return advanced

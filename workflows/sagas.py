@@ -6,7 +6,6 @@ the client and worker reconnect within a second of its return (workflows/reconne
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import uuid
@@ -19,10 +18,10 @@ from dapr.ext.workflow.aio import DaprWorkflowClient
 from grpc import StatusCode
 from grpc.aio import AioRpcError
 
-from domain.errors import CompletionFailed, Conflict
+from domain.errors import CompletionFailed, Conflict, NotFound
 from domain.tasks import Status
-from service import tasks
-from service.completion import Pending, operation_id
+from service.completion import Pending, after_saga, before_saga, operation_id
+from service.occurrences import Advanced, CloseRequest
 from service.schemas import Completion
 from store.uow import SqlUnitOfWork
 from workflows import complete_occurrence as wf
@@ -71,17 +70,19 @@ class Sagas:
 
     async def start(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
         """Start (or join) the saga without waiting for it."""
+        request = CloseRequest(user_id=user_id, task_id=task_id, status=status)
         async with sidecar_call("starting the completion saga"):
-            return await self._start_or_join(user_id, task_id, status)
+            return await self._start_or_join(request)
 
     async def finish(
         self, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
     ) -> Completion | Pending:
-        done = await tasks.begin_completion(self.uow_factory(), user_id, task_id, status, key)
+        request = CloseRequest(user_id=user_id, task_id=task_id, status=status)
+        done = await before_saga(self.uow_factory(), request, key)
         if done is not None:
             return done
         async with sidecar_call("running the completion saga"):
-            instance = await self._start_or_join(user_id, task_id, status)
+            instance = await self._start_or_join(request)
             try:
                 state = await self.client.wait_for_workflow_completion(
                     instance, timeout_in_seconds=int(self.wait.total_seconds())
@@ -90,61 +91,61 @@ class Sagas:
                 return Pending(operation_id=instance)
         if state is None or state.runtime_status not in FINISHED:
             return Pending(operation_id=instance)
-        return await self._result(state, user_id, task_id, status, key)
+        return await after_saga(self.uow_factory(), request, key, self._result(state, status))
 
-    async def _start_or_join(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
+    async def _start_or_join(self, request: CloseRequest) -> str:
         """The instance of the occurrence's current attempt, scheduled unless it exists.
 
-        Compensation reopens an occurrence, and since Dapr 1.18 an instance id cannot be
-        used again until the instance is purged, even after it failed: each attempt needs
-        an id of its own. Attempts are numbered (service.completion.operation_id) and the
-        current one is the first whose instance has not given up. Failed instances are
-        never reused, so the numbers only grow, and concurrent requests meet on the same id:
-        one schedules it, the others get ALREADY_EXISTS and join.
+        Compensation reopens an occurrence, so each attempt at closing it needs an instance
+        id of its own: attempts are numbered (service.completion.operation_id), and the
+        current one is the first whose instance has not given up. An attempt is looked up
+        before it is scheduled, because daprd (1.18, 1.19) schedules over an instance that
+        finished, resetting its history (pkg/actors/targets/workflow/orchestrator/create.go,
+        createIfCompleted), and refuses only one that is still running. Failed instances
+        are never reused, so the numbers only grow, and concurrent requests meet on the same
+        id: one schedules it, the others see it (or get ALREADY_EXISTS) and join.
         Not the occurrence's version as a suffix: a request that arrives after the attempt
         closed the occurrence (and before it created the next one) sees a later version and
         could not name the attempt it must join; and an attempt that failed before closing
         leaves the version as it was, so its retry would rejoin the failed instance.
         Not purging before reuse: the failed attempt's history, which its 202 pointed at,
         would go, and a request that saw it fail could purge the attempt that replaced it."""
-        request = {"user_id": user_id, "task_id": str(task_id), "status": status.value}
+        payload = request.model_dump(mode="json")
         attempt = 1
         while True:
-            instance = operation_id(task_id, attempt)
-            try:
-                await self.client.schedule_new_workflow(
-                    wf.NAME, input=request, instance_id=instance
-                )
-                return instance
-            except AioRpcError as exc:
-                if exc.code() != StatusCode.ALREADY_EXISTS:
-                    raise
+            instance = operation_id(request.task_id, attempt)
             state = await self.client.get_workflow_state(instance, fetch_payloads=False)
+            if state is None:
+                try:
+                    await self.client.schedule_new_workflow(
+                        wf.NAME, input=payload, instance_id=instance
+                    )
+                    return instance
+                except AioRpcError as exc:
+                    if exc.code() != StatusCode.ALREADY_EXISTS:
+                        raise
+                state = await self.client.get_workflow_state(instance, fetch_payloads=False)
             if state is None or state.runtime_status not in GAVE_UP:
                 log.debug("joining saga %s", instance)
                 return instance
             attempt += 1
 
-    async def _result(
-        self, state, user_id: str, task_id: uuid.UUID, status: Status, key: str | None
-    ) -> Completion:
+    @staticmethod
+    def _result(state, status: Status) -> Completion:
         if state.runtime_status != WorkflowStatus.COMPLETED:
             detail = getattr(state, "failure_details", None)
             message = getattr(detail, "message", None) or "the saga did not complete"
             raise CompletionFailed(f"{message}; the occurrence is open again")
-        output = state.serialized_output
-        result = json.loads(output) if output else {}
-        if result.get("status") != status.value:
-            raise Conflict(f"the task was {result.get('status')} by a concurrent request")
-        next_id = result.get("next_task_id")
-        return await tasks.finish_completion(
-            self.uow_factory(),
-            user_id,
-            task_id,
-            uuid.UUID(next_id) if next_id else None,
-            status,
-            key,
-        )
+        advanced = Advanced.model_validate_json(state.serialized_output or "{}")
+        if advanced.refused == "not_found":
+            raise NotFound(advanced.reason)
+        if advanced.refused == "conflict" or advanced.completion is None:
+            raise Conflict(advanced.reason or "the task was closed by a concurrent request")
+        if advanced.completion.task.status != status:
+            raise Conflict(
+                f"the task was {advanced.completion.task.status} by a concurrent request"
+            )
+        return advanced.completion
 
     async def operation(self, instance: str) -> dict:
         async with sidecar_call("reading the operation"):

@@ -93,3 +93,65 @@ def publish_failed(name: str, topic: str, exc: Exception) -> PubSubError:
         500,
         grpc.StatusCode.INTERNAL,
     )
+
+
+# Bulk publish (pkg/api/errors/pubsub.go, codes in pkg/messages/errorcodes/errorcodes.go)
+
+
+def metadata_deserialize(err: Exception) -> PubSubError:
+    return PubSubError(
+        f"failed deserializing metadata. Error: {err}",
+        "ERR_PUBSUB_REQUEST_METADATA",
+        "DAPR_PUBSUB_METADATA_DESERIALIZATION",
+        400,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+
+
+def unmarshal_events(name: str, topic: str, err: Exception) -> PubSubError:
+    """The HTTP bulk body does not decode (only in pkg/api/http)."""
+    return PubSubError(
+        f"error when unmarshaling the request for topic {topic} pubsub {name}: {err}",
+        "ERR_PUBSUB_EVENTS_SER",
+        "DAPR_PUBSUB_UNMARSHAL_EVENTS",
+        400,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+
+
+def marshal_envelope(name: str, topic: str, err: Exception | str) -> PubSubError:
+    """An HTTP bulk entry's `event` does not fit its `contentType`."""
+    return PubSubError(
+        f"error when marshalling cloud event envelope for topic {topic} pubsub {name}: {err}",
+        "ERR_PUBSUB_EVENTS_SER",
+        "DAPR_PUBSUB_MARSHAL_ENVELOPE",
+        400,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+
+
+def marshal_events_entry_id(name: str, topic: str) -> PubSubError:
+    """A bulk entry's `entryId` is empty or repeats an earlier one."""
+    return PubSubError(
+        f"error marshaling events to bytes for topic {topic} pubsub {name}. "
+        "error: entryId is duplicated or not present for entry",
+        "ERR_PUBSUB_EVENTS_SER",
+        "DAPR_PUBSUB_MARSHAL_EVENTS",
+        400,
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+
+
+class BulkPublishFailed(PubSubError):
+    """Some entries were not published: daprd's PublishMessage error, plus the failed entries
+    (HTTP returns them in its 500 body; gRPC returns only the status)."""
+
+    def __init__(self, name: str, topic: str, error: str, failed: list[tuple[str, str]]) -> None:
+        super().__init__(
+            f"error when publishing to topic {topic} in pubsub {name}: {error}",
+            "ERR_PUBSUB_PUBLISH_MESSAGE",
+            "DAPR_PUBSUB_PUBLISH_MESSAGE",
+            500,
+            grpc.StatusCode.INTERNAL,
+        )
+        self.failed = failed

@@ -10,6 +10,16 @@ idempotent producer. Records of one partition are delivered in order; partitions
 concurrently. Offsets are committed only once the app has settled a record (delivered,
 dead-lettered or dropped), so a crash redelivers: at-least-once. Missing topics are created
 when subscribing, so a fresh broker works without a setup step.
+
+Bulk subscriptions follow pubsub.kafka's own BulkSubscribe (components-contrib v1.18.4
+common/component/kafka/consumer.go ConsumeClaim/flushBulkMessages/doBulkCallback): records of
+one partition gather until `maxMessagesCount` (default 80) are in, or a ticker of
+`maxAwaitDurationMs` (default 10000, restarted only by a count flush) fires. Entry ids are the
+positions "0", "1", ...; entry metadata is `__key`, `__offset`, `__topic`, `__timestamp`,
+`__partition` and the record headers. After a failed batch the leading entries up to the first
+failed one are committed, and the WHOLE batch (the settled entries too) is handed over again
+after the `backOff*` wait, unless `consumeRetryEnabled` is false; once the retries are spent
+the batch is left behind, and the next settled batch commits past it.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import ssl
 import tempfile
 from datetime import timedelta
@@ -29,8 +40,10 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from sidecar.components import Component, ComponentError
 from sidecar.durations import parse_duration
+from sidecar.pubsub.bulk import BulkMessage
 from sidecar.pubsub.cloudevents import is_truthy
-from sidecar.pubsub.transport import Handler
+from sidecar.pubsub.transport import BulkSpec, Handler
+from sidecar.resiliency import Retry
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +120,12 @@ class KafkaTransport:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
+        self._bulk: dict[str, BulkSpec] = {}
+        self._batchers: dict[TopicPartition, _PartitionBatcher] = {}
+        self._component_retry = Retry.from_component_metadata(metadata)
+        raw_retry = (metadata.get("consumeRetryEnabled") or "").strip()
+        # pubsub.kafka turns consumer retries on by default (pubsub/kafka/kafka.go NewKafka)
+        self._retry_enabled = raw_retry == "" or is_truthy(raw_retry)
 
     @classmethod
     async def open(cls, component: Component, app_id: str) -> KafkaTransport:
@@ -123,7 +142,33 @@ class KafkaTransport:
         assert self._producer is not None
         await self._producer.send_and_wait(topic, body, key=key.encode() if key else None)
 
-    async def subscribe(self, topics: list[str], handler: Handler) -> None:
+    async def publish_many(
+        self, topic: str, messages: list[tuple[str, bytes, str | None]]
+    ) -> list[tuple[str, str]]:
+        """pubsub.kafka's BulkPublish (common/component/kafka/producer.go): every record sent
+        at once; returns (entry id, error) for the records the broker did not take."""
+        assert self._producer is not None
+        producer = self._producer
+
+        async def send(body: bytes, key: str | None) -> None:
+            future = await producer.send(topic, body, key=key.encode() if key else None)
+            await future
+
+        outcomes = await asyncio.gather(
+            *(send(body, key) for _, body, key in messages), return_exceptions=True
+        )
+        return [
+            (entry_id, str(outcome) or type(outcome).__name__)
+            for (entry_id, _, _), outcome in zip(messages, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        ]
+
+    async def subscribe(
+        self, topics: list[str], handler: Handler, bulk: dict[str, BulkSpec] | None = None
+    ) -> None:
+        """`bulk`: the topics consumed in batches, with their batch size, wait and handler."""
+        self._bulk = dict(bulk or {})
+        topics = [*topics, *(t for t in self._bulk if t not in topics)]
         await self._create_missing(topics)
         consumer = AIOKafkaConsumer(
             *topics,
@@ -144,6 +189,9 @@ class KafkaTransport:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        batchers, self._batchers = list(self._batchers.values()), {}
+        for batcher in batchers:
+            await batcher.close()
         for client in (self._consumer, self._producer):
             if client is not None:
                 await client.stop()
@@ -170,9 +218,25 @@ class KafkaTransport:
                 log.warning("fetching from %s failed: %s", self._name, exc)
                 await asyncio.sleep(1.0)  # broker trouble: back off before fetching again
                 continue
+            single = {tp: r for tp, r in batches.items() if tp.topic not in self._bulk}
+            for tp, records in batches.items():
+                if tp.topic in self._bulk:
+                    await self._batcher(consumer, tp).put(records)
             await asyncio.gather(
-                *(self._drain(consumer, tp, records, handler) for tp, records in batches.items())
+                *(self._drain(consumer, tp, records, handler) for tp, records in single.items())
             )
+
+    def _batcher(self, consumer: AIOKafkaConsumer, partition: TopicPartition) -> _PartitionBatcher:
+        if (batcher := self._batchers.get(partition)) is None:
+            batcher = _PartitionBatcher(
+                self._name,
+                consumer,
+                partition,
+                self._bulk[partition.topic],
+                self._component_retry if self._retry_enabled else None,
+            )
+            self._batchers[partition] = batcher
+        return batcher
 
     async def _drain(
         self,
@@ -187,6 +251,110 @@ class KafkaTransport:
             await consumer.commit({partition: records[-1].offset + 1})
         except KafkaError as exc:  # e.g. rebalanced meanwhile: the records come again
             log.warning("committing %s on %s failed: %s", partition, self._name, exc)
+
+
+class _PartitionBatcher:
+    """ConsumeClaim's bulk loop for one partition, in its own task."""
+
+    def __init__(
+        self,
+        name: str,
+        consumer: AIOKafkaConsumer,
+        partition: TopicPartition,
+        spec: BulkSpec,
+        retry: Retry | None,
+    ) -> None:
+        self._name = name
+        self._consumer = consumer
+        self._partition = partition
+        self._max_messages, self._period, self._handler = spec
+        self._retry = retry
+        # sarama's per-partition channel buffer (ChannelBufferSize 256) bounds the backlog
+        self._queue: asyncio.Queue[ConsumerRecord] = asyncio.Queue(maxsize=256)
+        self._task = asyncio.create_task(self._run(), name=f"kafka-bulk-{partition}")
+
+    async def put(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            await self._queue.put(record)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = loop.time() + self._period
+        records: list[ConsumerRecord] = []
+        while True:
+            try:
+                async with asyncio.timeout(max(tick - loop.time(), 0)):
+                    record = await self._queue.get()
+            except TimeoutError:
+                await self._flush(records)  # the ticker: flush whatever is in, if anything
+                records = []
+                # a Go ticker drops the ticks a slow receiver missed
+                now = loop.time()
+                tick += self._period * max(1, math.ceil((now - tick) / self._period))
+                continue
+            records.append(record)
+            if len(records) >= self._max_messages:
+                await self._flush(records)
+                records = []
+                tick = loop.time() + self._period  # ticker.Reset after a count flush
+
+    async def _flush(self, records: list[ConsumerRecord]) -> None:
+        if not records:
+            return
+        delays = self._retry.delays() if self._retry is not None else iter(())
+        while not await self._attempt(records):
+            delay = next(delays, None)
+            if delay is None:
+                log.error(
+                    "Too many failed attempts at processing Kafka message: %s",
+                    self._partition.topic,
+                )
+                return
+            log.warning("Error processing Kafka bulk messages: %s. Retrying...", self._partition)
+            await asyncio.sleep(delay)  # the component's backoff, then the whole batch again
+
+    async def _attempt(self, records: list[ConsumerRecord]) -> bool:
+        entries = [
+            BulkMessage(str(i), record.value or b"", _event_metadata(record))
+            for i, record in enumerate(records)
+        ]
+        try:
+            result = await self._handler(self._partition.topic, entries)
+        except Exception:  # a bug must not wedge the partition: the batch fails
+            log.exception("bulk delivery on %s failed", self._partition)
+            return False
+        settled = len(records)
+        if result.error is not None:
+            # doBulkCallback marks the leading entries up to the first failed one
+            settled = 0
+            for i in range(len(records)):
+                if result.errors is None or result.errors[i] is not None:
+                    break
+                settled = i + 1
+        if settled:
+            try:
+                await self._consumer.commit({self._partition: records[settled - 1].offset + 1})
+            except KafkaError as exc:  # e.g. rebalanced meanwhile: the records come again
+                log.warning("committing %s on %s failed: %s", self._partition, self._name, exc)
+        return result.error is None
+
+
+def _event_metadata(record: ConsumerRecord) -> dict[str, str]:
+    """common/component/kafka/consumer.go GetEventMetadata (escapeHeaders off)."""
+    metadata: dict[str, str] = {}
+    if record.key is not None:
+        metadata["__key"] = record.key.decode("utf-8", errors="replace")
+    metadata["__offset"] = str(record.offset)
+    metadata["__topic"] = record.topic
+    metadata["__timestamp"] = str(record.timestamp)
+    metadata["__partition"] = str(record.partition)
+    for name, value in record.headers or ():
+        metadata[name] = (value or b"").decode("utf-8", errors="replace")
+    return metadata
 
 
 def _millis(value: str | None, default: int) -> int:

@@ -13,6 +13,10 @@ Delivery is concurrent within a topic (`maxConcurrentDeliveries`, default 16) an
 `partitionKey`, the way Kafka orders per partition. Metadata: `connectionString`,
 `initialOffset` (`oldest`, the default, or `newest`: where a new subscriber starts),
 `retentionPeriod` (default 168h: older messages are deleted, as are expired ones).
+
+A bulk subscription goes through daprd's default bulk subscriber (sidecar/pubsub/bulk.py
+DefaultBulkSubscriber): at least `maxMessagesCount` messages of its topic are in flight at
+once so a batch can fill, and the cursor still moves only past settled messages, in id order.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import asyncpg
 from sidecar.components import Component
 from sidecar.database import retrying
 from sidecar.durations import parse_duration
-from sidecar.pubsub.transport import Handler
+from sidecar.pubsub.bulk import DefaultBulkSubscriber
+from sidecar.pubsub.transport import BulkSpec, Handler
+from sidecar.resiliency import Retry
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +122,8 @@ class PostgresTransport:
     def __init__(self, component: Component, pool: asyncpg.Pool, subscriber: str) -> None:
         metadata = component.metadata
         self._name = component.name
+        self._component_retry = Retry.from_component_metadata(metadata)
+        self._bulk: list[DefaultBulkSubscriber] = []
         self._lock = _lock_key(f"dapr_pubsub:{component.name}")
         self._pool = pool
         self._subscriber = metadata.get("consumerID") or subscriber
@@ -151,9 +159,19 @@ class PostgresTransport:
         self._wake_writer.set()
         await pending.done
 
-    async def subscribe(self, topics: list[str], handler: Handler) -> None:
-        for topic in topics:
-            consumer = _TopicConsumer(self, topic, handler)
+    async def subscribe(
+        self, topics: list[str], handler: Handler, bulk: dict[str, BulkSpec] | None = None
+    ) -> None:
+        """`bulk`: the topics delivered in batches, with their batch size, wait and handler."""
+        consumers = [(topic, handler, self._max_in_flight) for topic in topics]
+        for topic, (max_messages, max_await, bulk_handler) in (bulk or {}).items():
+            batcher = DefaultBulkSubscriber(
+                topic, bulk_handler, max_messages, max_await, self._component_retry
+            )
+            self._bulk.append(batcher)
+            consumers.append((topic, batcher, max(self._max_in_flight, max_messages)))
+        for topic, topic_handler, in_flight in consumers:
+            consumer = _TopicConsumer(self, topic, topic_handler, in_flight)
             self._consumers[topic] = consumer
             self._tasks.append(asyncio.create_task(consumer.run(), name=f"pubsub-{topic}"))
 
@@ -161,6 +179,8 @@ class PostgresTransport:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for batcher in self._bulk:
+            await batcher.close()
         for pending in self._pending:
             if not pending.done.done():
                 pending.done.set_exception(ConnectionError("pubsub transport closed"))
@@ -212,13 +232,19 @@ class PostgresTransport:
 class _TopicConsumer:
     """Feeds one topic's messages to the handler and keeps the subscriber's cursor."""
 
-    def __init__(self, transport: PostgresTransport, topic: str, handler: Handler) -> None:
+    def __init__(
+        self,
+        transport: PostgresTransport,
+        topic: str,
+        handler: Handler,
+        max_in_flight: int | None = None,
+    ) -> None:
         self._t = transport
         self._topic = topic
         self._handler = handler
         self._wake = asyncio.Event()
         self._dirty = asyncio.Event()
-        self._slots = asyncio.Semaphore(transport._max_in_flight)
+        self._slots = asyncio.Semaphore(max_in_flight or transport._max_in_flight)
         self._position = 0  # every id <= position is settled
         self._fetched = 0  # highest id handed to a delivery
         self._order: deque[int] = deque()

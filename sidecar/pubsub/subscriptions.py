@@ -3,6 +3,7 @@
 Accepted item shapes (daprd's v1 and v2):
   {"pubsubname", "topic", "route", "metadata"?, "deadLetterTopic"?}   (dapr.ext.fastapi DaprApp)
   {"pubsubname", "topic", "routes": {"rules": [{"match", "path"}], "default"}, ...}
+either with `"bulkSubscribe": {"enabled", "maxMessagesCount"?, "maxAwaitDurationMs"?}`.
 Rule `match` expressions are CEL in daprd; this sidecar evaluates the subset apps write in
 practice: comparisons `event.<field>[.<field>...] ==|!= <literal>` joined by `&&` / `||`.
 """
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sidecar.pubsub.bulk import BulkSubscribe
 from sidecar.pubsub.cloudevents import is_truthy
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ class Subscription:
     rules: tuple[Rule, ...]  # the default route is the last rule, with an empty match
     metadata: dict[str, str] = field(default_factory=dict)
     dead_letter_topic: str | None = None
+    # `bulkSubscribe` with `enabled: true` (sidecar/pubsub/bulk.py); None: one event per POST
+    bulk: BulkSubscribe | None = None
 
     @property
     def raw_payload(self) -> bool:
@@ -136,6 +140,7 @@ def parse_subscription(item: dict[str, Any]) -> Subscription:
         rules=tuple(rules),
         metadata=metadata,
         dead_letter_topic=item.get("deadLetterTopic") or None,
+        bulk=BulkSubscribe.parse(item.get("bulkSubscribe")),
     )
 
 

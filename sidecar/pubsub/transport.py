@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from sidecar.pubsub.bulk import BulkHandler
 
 # (topic, body, expired) -> returns once the message is settled; the transport then commits it.
 Handler = Callable[[str, bytes, bool], Awaitable[None]]
+# A bulk subscription on a transport that batches itself (Kafka): (max messages, max await
+# in seconds, handler)
+BulkSpec = tuple[int, float, "BulkHandler"]
 
 
 class Transport(Protocol):

@@ -439,17 +439,22 @@ class WorkflowEngine:
     ) -> datetime:
         """Create an instance; returns when its start is visible.
 
-        An id that exists is refused whatever its state, completed and failed included,
-        and whatever `enforceUniqueInstanceId` says, until the instance is purged: daprd
-        does so since 1.18 (dapr/docs#5102; DAPR-CONTRACT.md, "Instance ids cannot be
-        reused since Dapr 1.18")."""
+        An id whose instance is still active is refused. One whose instance finished
+        (completed, failed, terminated) is created again over it, its old history gone, as
+        daprd 1.18 and 1.19 do without a reuse-id policy: the workflow actor's
+        createInstance falls back to createIfCompleted, which refuses only an instance that
+        is not completed and otherwise resets its state
+        (pkg/actors/targets/workflow/orchestrator/create.go). dapr/docs#5102 said ids could
+        not be reused at all; dapr/docs#5244 corrected it."""
         start = started.executionStarted
         instance_id = start.workflowInstance.instanceId
         # Serializes concurrent starts of one id, including one that does not exist yet.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", instance_id)
         existing = await store.get_instance(conn, instance_id, lock=True)
+        if existing is not None and existing.active:
+            raise already_exists(f"an active workflow with ID '{instance_id}' already exists")
         if existing is not None:
-            raise already_exists(f"a workflow with ID '{instance_id}' already exists")
+            await store.delete_instances(conn, [instance_id])
         await store.insert_instance(
             conn,
             instance_id=instance_id,

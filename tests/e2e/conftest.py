@@ -17,9 +17,9 @@ import pytest
 
 from api.auth import issue_token
 from api.main import create_app
-from service.clock import FrozenClock
-from service.settings import Settings
+from api.settings import Settings
 from store.database import migrate
+from tests.clocks import FrozenClock
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)  # a Monday
 SECRET = "test-secret-for-the-suite-only-0123456789"

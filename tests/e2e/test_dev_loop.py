@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from tests.harness import ROOT, free_port, http_ok, port_accepts, wait_until
+from devstack.processes import ROOT, free_port, http_ok, port_accepts, wait_until
 
 
 def tickler_dev(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen, Path]:

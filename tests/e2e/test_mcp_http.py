@@ -22,9 +22,9 @@ from mcp_types import CallToolResult
 
 from api.auth import issue_token
 from api.main import create_app
-from service.clock import FrozenClock
-from service.settings import Settings
+from api.settings import Settings
 from store.database import migrate
+from tests.clocks import FrozenClock
 from tests.e2e.conftest import running
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)  # a Monday

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from api.mcp import build_server
-from service.clock import SystemClock
+from domain.clock import SystemClock
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "mcp_tools.json"
 

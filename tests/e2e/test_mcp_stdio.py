@@ -19,9 +19,9 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from api.auth import issue_token
+from devstack.processes import ROOT
 from store.database import migrate
 from tests.e2e import test_mcp_http as scenario
-from tests.harness import ROOT
 
 SECRET = "stdio-secret-for-the-mcp-suite-0123456789"
 

@@ -15,8 +15,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from api.auth import issue_token
+from devstack.processes import ROOT, Proc, free_port, http_ok, wait_until
 from store.database import migrate
-from tests.harness import ROOT, Proc, free_port, http_ok, wait_until
 
 SECRET = "schemathesis-secret-0123456789abcdefghij"
 

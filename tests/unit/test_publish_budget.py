@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api.events.relay import PUBLISH_TIMEOUT
+from messaging.relay import PUBLISH_TIMEOUT
 from sidecar.durations import parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings
+from api.settings import Settings
 
 PRODUCTION = {
     "TICKLER_ENV": "production",

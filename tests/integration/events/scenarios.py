@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from devstack.processes import eventually
+from devstack.stack import Stack
 from store.database import plain_url
-from tests.harness import eventually
-from tests.integration.stack import Stack
 
 CONSUMERS = ("audit", "notifier", "live")
 

@@ -17,11 +17,12 @@ from typing import Any
 import httpx
 
 from api.auth import OPERATOR, issue_token
-from api.events.relay import cloudevent, malformed_cloudevent
+from devstack.processes import eventually
+from devstack.stack import SECRET, Stack
 from domain.events import DEAD_LETTERS, TASK_EVENTS, TaskCreated
-from tests.harness import eventually
+from messaging.relay import cloudevent, malformed_cloudevent
 from tests.integration.events.scenarios import create, fetch
-from tests.integration.stack import SECRET, Stack, stack_fixture
+from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("dead_letters")
 OPS = "/v1/ops/dead-letters"

@@ -3,8 +3,9 @@ outbox relay, consumers (audit, notifier with webhook, live stream), and a sidec
 
 from __future__ import annotations
 
+from devstack.stack import Stack
 from tests.integration.events import scenarios
-from tests.integration.stack import Stack, stack_fixture
+from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("events")
 

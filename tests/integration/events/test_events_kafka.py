@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import TansuBroker, free_port
+from devstack.processes import TansuBroker, free_port
+from devstack.stack import Stack, kafka_resources
 from tests.integration.events import scenarios
-from tests.integration.stack import Stack, kafka_resources, stack_fixture
+from tests.integration.stack_fixture import stack_fixture
 
 BROKER_PORT = free_port()
 BROKER = f"127.0.0.1:{BROKER_PORT}"

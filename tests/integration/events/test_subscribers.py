@@ -15,8 +15,8 @@ import pytest
 
 from api.auth import issue_token
 from api.main import create_app
+from api.settings import Settings
 from domain.events import TaskCreated
-from service.settings import Settings
 from store.database import migrate
 from tests.e2e.conftest import running
 
@@ -43,17 +43,42 @@ def auth(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SECRET, user)}"}
 
 
-def cloudevent(event: TaskCreated) -> bytes:
+def cloudevent(event: TaskCreated) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": str(event.event_id),
+        "source": "tickler",
+        "type": event.cloudevent_type,
+        "datacontenttype": "application/json",
+        "data": event.model_dump(mode="json"),
+    }
+
+
+def bulk(*events: object) -> bytes:
+    """A bulk delivery as daprd's HTTP postman sends it (entries numbered as the Kafka
+    component numbers them): pkg/runtime/pubsub/bulksubscribe_events.go."""
     return json.dumps(
         {
-            "specversion": "1.0",
-            "id": str(event.event_id),
-            "source": "tickler",
-            "type": event.cloudevent_type,
-            "datacontenttype": "application/json",
-            "data": event.model_dump(mode="json"),
+            "entries": [
+                {
+                    "entryId": str(i),
+                    "event": event,
+                    "contentType": "application/cloudevents+json",
+                    "metadata": {"__offset": str(i), "__partition": "0"},
+                }
+                for i, event in enumerate(events)
+            ],
+            "id": str(uuid.uuid4()),
+            "metadata": {"pubsubName": "pubsub"},
+            "pubsubname": "pubsub",
+            "topic": "task-events",
+            "type": "com.dapr.event.sent.bulk",
         }
     ).encode()
+
+
+def statuses(response: httpx.Response) -> list[str]:
+    return [s["status"] for s in response.json()["statuses"]]
 
 
 async def count(database: str, sql: str, *args) -> int:
@@ -66,6 +91,8 @@ async def count(database: str, sql: str, *args) -> int:
 
 async def test_the_app_subscribes_to_its_topics_with_a_dead_letter_topic(client) -> None:
     r = await client.get("/dapr/subscribe")
+    bulk_topics = {s["topic"] for s in r.json() if s.get("bulkSubscribe", {}).get("enabled")}
+    assert bulk_topics == {"task-events", "reminders", "task-updates"}
     assert {(s["topic"], s["route"], s.get("deadLetterTopic")) for s in r.json()} == {
         ("task-events", "/events/task-events", "dlq-events"),
         ("reminders", "/events/reminders", "dlq-events"),
@@ -77,18 +104,45 @@ async def test_the_app_subscribes_to_its_topics_with_a_dead_letter_topic(client)
 
 
 @pytest.mark.parametrize(
-    "body",
+    "event",
     [
-        b"not json",
-        b"[]",
-        b'{"data": {"type": "task.exploded"}}',
-        b'{"data": {"type": 1}}',
-        b'{"id": "x"}',
+        "not json",
+        [],
+        {"data": {"type": "task.exploded"}},
+        {"data": {"type": 1}},
+        {"id": "x"},
     ],
 )
-async def test_a_malformed_event_is_dropped(client, body: bytes) -> None:
+async def test_a_malformed_event_is_dropped_and_its_neighbours_handled(client, event) -> None:
+    good = TaskCreated(
+        occurred_at=datetime(2027, 1, 4, tzinfo=UTC), user_id="mixed", task_id=uuid.uuid4()
+    )
+    r = await client.post("/events/task-events", content=bulk(event, cloudevent(good)))
+    assert statuses(r) == ["DROP", "SUCCESS"]
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"entries": 3}'])
+async def test_a_malformed_bulk_delivery_gets_no_statuses(client, body: bytes) -> None:
+    """No status for an entry is a failure to daprd: it retries them, then dead-letters."""
     r = await client.post("/events/task-events", content=body)
-    assert r.json() == {"status": "DROP"}
+    assert r.json() == {"statuses": []}
+
+
+async def test_one_bulk_delivery_is_handled_event_by_event(client, database: str) -> None:
+    events = [
+        TaskCreated(
+            occurred_at=datetime(2027, 1, 4, tzinfo=UTC),
+            user_id="batch",
+            task_id=uuid.uuid4(),
+            data={"title": f"item {i}"},
+        )
+        for i in range(3)
+    ]
+    r = await client.post("/events/task-events", content=bulk(*map(cloudevent, events)))
+    assert statuses(r) == ["SUCCESS"] * 3
+    for event in events:
+        sql = "SELECT count(*) FROM audit_log WHERE event_id = $1"
+        assert await count(database, sql, event.event_id) == 1
 
 
 async def delivered(client, user: str, title: str, times: int) -> TaskCreated:
@@ -100,8 +154,8 @@ async def delivered(client, user: str, title: str, times: int) -> TaskCreated:
         data={"title": title},
     )
     for _ in range(times):
-        r = await client.post("/events/task-events", content=cloudevent(event))
-        assert r.json() == {"status": "SUCCESS"}
+        r = await client.post("/events/task-events", content=bulk(cloudevent(event)))
+        assert statuses(r) == ["SUCCESS"]
     return event
 
 
@@ -120,7 +174,7 @@ async def test_reading_a_notification_twice_keeps_the_first_read_time(client) ->
     event = TaskCreated(
         occurred_at=datetime(2027, 1, 4, tzinfo=UTC), user_id="reader", task_id=uuid.uuid4()
     )
-    await client.post("/events/task-events", content=cloudevent(event))
+    await client.post("/events/task-events", content=bulk(cloudevent(event)))
     [note] = (await client.get("/v1/notifications", headers=auth("reader"))).json()["items"]
     first = await client.post(f"/v1/notifications/{note['id']}/read", headers=auth("reader"))
     again = await client.post(f"/v1/notifications/{note['id']}/read", headers=auth("reader"))

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from api.auth import issue_token
+from devstack.processes import DaprPair, TansuBroker, eventually, pg_ctl
+from devstack.stack import SECRET, app_pair, kafka_resources
 from store.database import migrate, plain_url
 from store.embedded_pg import ensure_database, start_embedded
-from tests.harness import DaprPair, TansuBroker, eventually, pg_ctl
-from tests.integration.stack import SECRET, app_pair, kafka_resources
 
 RECONCILE_S = 3.0
 RETRY_S = 1.0

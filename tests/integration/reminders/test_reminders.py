@@ -8,10 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
+from api.auth import issue_token
+from devstack.processes import eventually
+from devstack.stack import SECRET, Stack
 from store.database import plain_url
-from tests.harness import eventually
-from tests.integration.stack import Stack, stack_fixture
+from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("reminders")
 
@@ -91,9 +95,7 @@ async def test_a_snoozed_reminder_fires_later(stack: Stack) -> None:
 
         await eventually(fired(1), within=20, what="first fire")
         until = datetime.now(UTC) + timedelta(seconds=1.5)
-        snoozed = await actor_call(
-            stack, "snoozer", "Snooze", {"reminder_id": rid, "until": until.isoformat()}
-        )
+        snoozed = await snooze_by_agent(stack, "snoozer", rid, until)
         assert snoozed["state"] == "pending"
         # an unrelated update keeps the snooze
         await c.patch(f"/v1/tasks/{task['id']}", json={"priority": "high"})
@@ -103,16 +105,31 @@ async def test_a_snoozed_reminder_fires_later(stack: Stack) -> None:
         assert datetime.fromisoformat(after["reminders"][0]["fire_at"]) == until
 
 
-async def actor_call(stack: Stack, user: str, method: str, body: dict) -> dict:
-    """A ReminderScheduleActor method through the sidecar's actor API."""
+async def snooze_by_agent(stack: Stack, user: str, reminder_id: str, until: datetime) -> dict:
+    """The one snooze path: the service's snooze, here through the MCP tool and the official
+    client; the user's schedule actor learns of it from the event it records."""
+    headers = {"Authorization": f"Bearer {issue_token(SECRET, user)}"}
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=30) as http,
+        streamable_http_client(f"{stack.base_url}/mcp", http_client=http) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        result = await session.call_tool(
+            "snooze_reminder", {"reminder_id": reminder_id, "until": until.isoformat()}
+        )
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+async def armed(stack: Stack, user: str) -> bool:
+    """Dapr's get-reminder API: the user's durable reminder exists."""
     url = (
         f"http://127.0.0.1:{stack.pair.http_port}"
-        f"/v1.0/actors/ReminderScheduleActor/{user}/method/{method}"
+        f"/v1.0/actors/ReminderScheduleActor/{user}/reminders/due"
     )
     async with httpx.AsyncClient(timeout=30, headers=stack.pair.sidecar_headers) as sidecar:
-        r = await sidecar.post(url, json=body)
-    assert r.status_code == 200, r.text
-    return r.json()
+        return (await sidecar.get(url)).status_code == 200
 
 
 async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart(
@@ -121,17 +138,7 @@ async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart
     async with stack.client("outage") as c:
         task = await create_with_reminder(c, 2.0)
         rid = task["reminders"][0]["id"]
-
-        reminder_url = (
-            f"http://127.0.0.1:{stack.pair.http_port}"
-            "/v1.0/actors/ReminderScheduleActor/outage/reminders/due"
-        )
-
-        async def armed() -> bool:  # Dapr's get-reminder API: the durable reminder exists
-            async with httpx.AsyncClient(headers=stack.pair.sidecar_headers) as sidecar:
-                return (await sidecar.get(reminder_url)).status_code == 200
-
-        await eventually(armed, within=20, what="actor reminder armed")
+        await eventually(lambda: armed(stack, "outage"), within=20, what="actor reminder armed")
     stack.pair.sidecar.kill()
     fire_at = datetime.fromisoformat(task["reminders"][0]["fire_at"])
 
@@ -162,8 +169,7 @@ async def test_a_reminder_survives_an_app_restart(stack: Stack) -> None:
     async with stack.client("restarted") as c:
         task = await create_with_reminder(c, 3.0)
         rid = task["reminders"][0]["id"]
-        listed = await actor_call(stack, "restarted", "ListUpcoming", {"limit": 10})
-        assert [e["reminder_id"] for e in listed] == [rid]
+        await eventually(lambda: armed(stack, "restarted"), within=20, what="reminder armed")
     stack.pair.app.kill()
     stack.restart_app()
 

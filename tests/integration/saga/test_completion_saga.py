@@ -11,9 +11,10 @@ import asyncpg
 import httpx
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
+from devstack.processes import eventually
+from devstack.stack import Stack
 from store.database import plain_url
-from tests.harness import eventually
-from tests.integration.stack import Stack, stack_fixture
+from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("saga")
 
@@ -164,11 +165,11 @@ async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
     stack: Stack,
 ) -> None:
     """A failed attempt reopens the occurrence (compensation) and its instance stays, failed.
-    Completing again is a new attempt with an instance of its own, `complete-<id>-2`:
-    daprd 1.18+ refuses to schedule an instance id that exists, failed ones included, until
-    it is purged (DAPR-CONTRACT.md, "Where the dev sidecar differed from daprd", Workflows:
-    "Instance ids cannot be reused since Dapr 1.18", dapr/docs#5102). Concurrent requests
-    for the new attempt join it, and the series gets exactly one next occurrence."""
+    Completing again is a new attempt with an instance of its own, `complete-<id>-2`, and
+    the failed attempt's history stays to be read: the app looks an attempt up before it
+    schedules one, since daprd would schedule over a finished instance and reset its history
+    (workflows/sagas.py). Concurrent requests for the new attempt join it, and the series
+    gets exactly one next occurrence."""
     conn = await asyncpg.connect(plain_url(stack.database_url))
     try:
         await conn.execute(

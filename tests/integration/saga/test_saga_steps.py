@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import asyncpg
 
 from domain.tasks import Status, occurrence_id
-from service import saga_steps
-from service.clock import FrozenClock
+from service import occurrences as rules
 from service.schemas import TaskCreate
 from service.tasks import create_task
 from store.database import create_engine, migrate, plain_url
 from store.uow import SqlUnitOfWork
+from tests.clocks import FrozenClock
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
 
@@ -33,10 +33,18 @@ async def test_recording_the_next_occurrence_twice_creates_and_publishes_it_once
         body = {"title": "water plants", "due_at": "2027-01-05T09:00:00Z"}
         body["recurrence"] = {"rrule": "FREQ=DAILY"}
         task = await create_task(uow(), "ann", TaskCreate.model_validate(body), None)
-        closed = await saga_steps.close(uow(), "ann", task.id, Status.COMPLETED)
-        upcoming = saga_steps.NextOccurrence(index=1, due_at=datetime(2027, 1, 6, 9, tzinfo=UTC))
-        first = await saga_steps.record_next(uow(), closed, upcoming, ended=False)
-        again = await saga_steps.record_next(uow(), closed, upcoming, ended=False)
+        request = rules.CloseRequest(user_id="ann", task_id=task.id, status=Status.COMPLETED)
+        async with uow() as unit:
+            closed, row = await rules.close(unit, request)
+            await unit.commit()
+        upcoming = rules.NextOccurrence(index=1, due_at=datetime(2027, 1, 6, 9, tzinfo=UTC))
+        answer = rules.NextAnswer(next=upcoming, ended=False)
+        recorded = []
+        for _ in range(2):  # the step again after its commit, as an activity retry runs it
+            async with uow() as unit:
+                recorded.append(await rules.record_next(unit, closed, row, answer))
+                await unit.commit()
+        first, again = recorded
     finally:
         await engine.dispose()
 

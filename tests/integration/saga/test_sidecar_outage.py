@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.harness import eventually
-from tests.integration.stack import Stack, stack_fixture
+from devstack.processes import eventually
+from devstack.stack import Stack
+from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("outage")
 

@@ -15,9 +15,10 @@ import asyncpg
 import httpx
 import pytest
 
+from devstack.stack import Stack
 from domain.events import ReminderDue, TaskCompleted, TaskUpdated
 from store.database import plain_url
-from tests.integration.stack import Stack, stack_fixture
+from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("app_token")
 
@@ -116,7 +117,7 @@ async def test_a_direct_actor_call_without_the_token_gets_401_and_writes_nothing
 ) -> None:
     before = await snapshot(stack)
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as attacker:
-        for method in ("SyncAll", "ListUpcoming"):
+        for method in ("SyncAll", "SyncTasks"):
             r = await attacker.put(
                 f"/actors/ReminderScheduleActor/{VICTIM}/method/{method}",
                 json={},
@@ -141,8 +142,22 @@ async def test_the_sidecar_itself_gets_through_with_the_token(stack: Stack) -> N
     token = {"dapr-api-token": stack.pair.app_api_token}
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as sidecar:
         event = forged("/events/task-updates")
-        r = await sidecar.post("/events/task-updates", json=event, headers=token)
-        assert r.json() == {"status": "SUCCESS"}
+        delivery = {
+            "entries": [
+                {
+                    "entryId": "0",
+                    "event": event,
+                    "contentType": "application/cloudevents+json",
+                    "metadata": {},
+                }
+            ],
+            "id": "bulk-1",
+            "pubsubname": "pubsub",
+            "topic": "task-updates",
+            "type": "com.dapr.event.sent.bulk",
+        }
+        r = await sidecar.post("/events/task-updates", json=delivery, headers=token)
+        assert r.json() == {"statuses": [{"entryId": "0", "status": "SUCCESS"}]}
         actor = await sidecar.put(
             f"/actors/ReminderScheduleActor/control-{VICTIM}/method/SyncAll",
             json={},

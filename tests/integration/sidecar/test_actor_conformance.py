@@ -12,9 +12,9 @@ import asyncpg
 import pytest
 from dapr.clients.exceptions import DaprInternalError
 
-from tests.harness import DaprPair, wait_until
-from tests.integration.sidecar.actor_pair import actor_pair, events, proxy, release_sdk
-from tests.integration.sidecar.state_store import DB_ENV
+from devstack.actor_pair import actor_pair, events, proxy, release_sdk
+from devstack.processes import DaprPair, wait_until
+from devstack.state_store import DB_ENV
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.actor_pair import actor_pair, events, proxy, release_sdk
+from devstack.processes import DaprPair, pg_ctl, wait_until
 from store.embedded_pg import ensure_database
-from tests.harness import DaprPair, pg_ctl, wait_until
-from tests.integration.sidecar.actor_pair import actor_pair, events, proxy, release_sdk
 
 pytestmark = pytest.mark.slow
 

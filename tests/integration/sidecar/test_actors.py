@@ -16,8 +16,8 @@ from dapr.conf import settings
 from dapr.proto.runtime.v1 import dapr_pb2_grpc, metadata_pb2
 from dapr.serializers import DefaultJSONSerializer
 
-from tests.harness import DaprPair, wait_until
-from tests.integration.sidecar.actor_pair import actor_pair, events, eventually, proxy, release_sdk
+from devstack.actor_pair import actor_pair, events, proxy, release_sdk
+from devstack.processes import DaprPair, eventually, wait_until
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from dapr.clients.exceptions import DaprGrpcError
 from dapr.proto.runtime.v1.dapr_pb2_grpc import DaprStub
 from dapr.proto.runtime.v1.metadata_pb2 import GetMetadataRequest
 
-from tests.harness import DaprPair, wait_until
-from tests.integration.sidecar.pubsub_harness import (
+from devstack.processes import DaprPair, wait_until
+from devstack.pubsub import (
     APP_TARGET,
     dapr_client,
     deliveries_of,

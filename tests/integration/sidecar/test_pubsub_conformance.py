@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness import DaprPair
-from tests.integration.sidecar.pubsub_harness import (
+from devstack.processes import DaprPair
+from devstack.pubsub import (
     APP_TARGET,
     dapr_client,
     deliveries_of,

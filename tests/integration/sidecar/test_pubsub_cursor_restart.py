@@ -17,15 +17,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from sidecar.database import close_pools, pool_for
-from store.embedded_pg import ensure_database
-from tests.harness import DaprPair, eventually, pg_ctl
-from tests.integration.sidecar.pubsub_harness import (
+from devstack.processes import DaprPair, eventually, pg_ctl
+from devstack.pubsub import (
     APP_TARGET,
     dapr_client,
     wait_for_deliveries,
     write_component,
 )
+from sidecar.database import close_pools, pool_for
+from store.embedded_pg import ensure_database
 
 pytestmark = [
     pytest.mark.slow,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import DaprPair, TansuBroker, wait_until
-from tests.integration.sidecar.pubsub_harness import (
+from devstack.processes import DaprPair, TansuBroker, wait_until
+from devstack.pubsub import (
     APP_TARGET,
     dapr_client,
     deliveries_of,

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import dapr.ext.workflow as wf
 import pytest
 
-from tests.harness import DaprPair, wait_until
-from tests.integration.sidecar.apps import workflows_app as app
-from tests.integration.sidecar.workflow_pair import client_for, side_effects, workflow_pair
+from devstack.apps import workflows_app as app
+from devstack.processes import DaprPair, wait_until
+from devstack.workflow_pair import client_for, side_effects, workflow_pair
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 60

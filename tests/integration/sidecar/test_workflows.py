@@ -13,9 +13,9 @@ import dapr.ext.workflow as wf
 import grpc
 import pytest
 
-from tests.harness import DaprPair, wait_until
-from tests.integration.sidecar.apps import workflows_app as app
-from tests.integration.sidecar.workflow_pair import client_for, workflow_pair
+from devstack.apps import workflows_app as app
+from devstack.processes import DaprPair, wait_until
+from devstack.workflow_pair import client_for, workflow_pair
 
 TIMEOUT = 30
 
@@ -237,12 +237,11 @@ def test_starting_a_running_instance_id_again_fails_with_already_exists(client) 
 
 
 @pytest.mark.parametrize("ending", ["completed", "failed", "terminated"])
-def test_a_finished_instance_id_is_refused_until_it_is_purged(client, ending: str) -> None:
-    """daprd 1.18 and later refuse to schedule an id that exists in any state, terminal
-    ones included, until the instance is purged (DAPR-CONTRACT.md, Workflows: "Instance ids
-    cannot be reused since Dapr 1.18", dapr/docs#5102; durabletask-go backend
-    CreateOrchestrationInstance). The app relies on it: a reopened occurrence's next
-    completion needs an id of its own."""
+def test_a_finished_instance_id_is_scheduled_again_over_its_history(client, ending: str) -> None:
+    """daprd 1.18 and 1.19 refuse an id only while its instance is active; a finished one
+    (completed, failed or terminated) is created again and its old history goes
+    (pkg/actors/targets/workflow/orchestrator/create.go, createIfCompleted; dapr/docs#5244).
+    The app does not rely on either: it looks an attempt up before scheduling it."""
     instance_id = new_id(ending)
     if ending == "completed":
         run(client, app.sequence, 1, instance_id)
@@ -254,12 +253,9 @@ def test_a_finished_instance_id_is_refused_until_it_is_purged(client, ending: st
         client.terminate_workflow(instance_id)
         wait_until(status_is(client, instance_id, wf.WorkflowStatus.TERMINATED), timeout=TIMEOUT)
 
-    with pytest.raises(grpc.RpcError) as refused:
-        client.schedule_new_workflow(app.sequence, input=3, instance_id=instance_id)
-    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
-
-    client.purge_workflow(instance_id)
     state = run(client, app.sequence, 3, instance_id)
+
+    assert state.runtime_status == wf.WorkflowStatus.COMPLETED
     assert output(state) == [0, 1, 2]
 
 

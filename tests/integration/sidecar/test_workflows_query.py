@@ -20,11 +20,11 @@ from dapr.ext.workflow._durabletask.internal.orchestrator_service_pb2_grpc impor
     add_TaskHubSidecarServiceServicer_to_server,
 )
 
+from devstack.apps import workflows_app as app
+from devstack.processes import free_port
 from sidecar.workflows import WorkflowEngine
 from sidecar.workflows.events import COMPLETED, FAILED, RUNNING
 from sidecar.workflows.store import InstanceFilter
-from tests.harness import free_port
-from tests.integration.sidecar.apps import workflows_app as app
 
 
 @dataclass

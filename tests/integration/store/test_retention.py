@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-from service.clock import SystemClock
+from domain.clock import SystemClock
 from service.retention import Retention, prune
 from store.database import create_engine, migrate
 from store.uow import SqlUnitOfWork

@@ -1,0 +1,252 @@
+"""The app's Dapr subscriptions and their consumers: notifier, audit, live and dead letters.
+
+Dapr allows one subscription per topic per app, so task-events has one route that runs the
+audit and notifier consumers and then the reminder scheduler. The task topics are bulk
+subscriptions: Dapr hands over up to BULK_MAX events per request, and each consumer handles
+the whole batch in one transaction, a savepoint per event, answering each entry on its own.
+Each consumer records the event id under its own name in processed_events, in the same
+transaction as its effect, so a redelivered event is a no-op for it, and a failed one is
+retried whole. A webhook POST runs after that commit.
+
+Answers follow Dapr's contract: SUCCESS, RETRY (Dapr redelivers; after its last attempt the
+event goes to the dead-letter topic), or DROP for an event we can never handle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES, Event, parse_event
+from service import audit, dead_letters, notifications, webhooks
+from store.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class LiveFeed(Protocol):
+    """Where the live consumer hands task-updates: the HTTP stream's hub (api/routes)."""
+
+    def publish(self, event: Event) -> None:
+        """Send `event` to its user's open streams."""
+
+
+LIVE = "live"
+DEAD_LETTERS_ROUTE = "/events/dlq-events"
+SUCCESS, RETRY, DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
+
+# A consumer takes a batch of events and returns the ids of those it has fully handled.
+Consumer = Callable[[Callable[[], SqlUnitOfWork], list[Event]], Awaitable[set[uuid.UUID]]]
+# Dapr's bulk subscription: at most this many events per delivery, gathered for at most
+# this long (daprd's defaults are 100 and 1,000 ms; a second is too long for the live feed)
+BULK_MAX = 100
+BULK_AWAIT_MS = 20
+
+
+async def _each_in_savepoint(
+    uow: SqlUnitOfWork, events: list[Event], handle: Callable[[Event], Awaitable[None]]
+) -> set[uuid.UUID]:
+    """Run `handle` for every event inside the caller's transaction, each in a savepoint of
+    its own, so one that fails rolls back alone; the ids of those that succeeded."""
+    done = set()
+    for event in events:
+        try:
+            async with uow.conn.begin_nested():
+                await handle(event)
+        except Exception:  # the database failed on this one: Dapr redelivers it
+            log.exception("consuming %s event %s failed", event.type, event.event_id)
+            continue
+        done.add(event.event_id)
+    return done
+
+
+async def _recorded(
+    uow_factory: Callable[[], SqlUnitOfWork],
+    events: list[Event],
+    *,
+    audited: bool,
+    private_webhooks: bool,
+) -> set[uuid.UUID]:
+    """The audit (when `audited`) and notifier consumers of a batch, in one transaction.
+    Webhook POSTs run after that commit, so a failing receiver retries only its delivery,
+    with the same delivery id."""
+    with_webhook: list[Event] = []
+
+    async def record(event: Event) -> None:
+        if audited:
+            await audit.record(uow, event)
+        if await notifications.notify(uow, event):
+            with_webhook.append(event)
+
+    async with uow_factory() as uow:
+        done = await _each_in_savepoint(uow, events, record)
+        await uow.commit()
+    for event in with_webhook:
+        if event.event_id not in done:
+            continue
+        try:
+            delivered = await webhooks.deliver(uow_factory(), event, allow_private=private_webhooks)
+        except Exception:  # the receiver or the database failed: Dapr redelivers it
+            log.exception("webhook delivery of event %s failed", event.event_id)
+            delivered = False
+        if not delivered:
+            done.discard(event.event_id)
+    return done
+
+
+def subscriptions_router(
+    hub: LiveFeed, *, scheduler: Consumer | None = None, private_webhooks: bool = False
+) -> APIRouter:
+    """`scheduler`: the consumer that keeps users' ReminderScheduleActors in step (with Dapr).
+    `private_webhooks`: deliveries may reach loopback and private addresses (dev, tests)."""
+    router = APIRouter(include_in_schema=False)
+
+    async def notifier(uow_factory: Callable[[], SqlUnitOfWork], events: list[Event]):
+        return await _recorded(
+            uow_factory, events, audited=False, private_webhooks=private_webhooks
+        )
+
+    async def audit_and_notify(uow_factory: Callable[[], SqlUnitOfWork], events: list[Event]):
+        return await _recorded(uow_factory, events, audited=True, private_webhooks=private_webhooks)
+
+    async def live(uow_factory: Callable[[], SqlUnitOfWork], events: list[Event]):
+        fresh: list[Event] = []
+
+        async def first(event: Event) -> None:
+            if await uow.inbox.first_delivery(LIVE, event.event_id):
+                fresh.append(event)
+
+        async with uow_factory() as uow:
+            done = await _each_in_savepoint(uow, events, first)
+            await uow.commit()
+        for event in fresh:
+            hub.publish(event)
+        return done
+
+    routes: dict[str, tuple[str, list[Consumer]]] = {
+        TASK_EVENTS: (
+            "/events/task-events",
+            [audit_and_notify, *([scheduler] if scheduler else [])],
+        ),
+        REMINDERS: ("/events/reminders", [notifier]),
+        TASK_UPDATES: ("/events/task-updates", [live]),
+    }
+
+    @router.get("/dapr/subscribe")
+    async def subscribe(request: Request) -> list[dict[str, Any]]:
+        pubsub = request.app.state.settings.pubsub_name
+        return [
+            *(
+                {
+                    "pubsubname": pubsub,
+                    "topic": topic,
+                    "route": path,
+                    "metadata": {},
+                    "deadLetterTopic": DEAD_LETTERS,
+                    "bulkSubscribe": {
+                        "enabled": True,
+                        "maxMessagesCount": BULK_MAX,
+                        "maxAwaitDurationMs": BULK_AWAIT_MS,
+                    },
+                }
+                for topic, (path, _) in routes.items()
+            ),
+            # no deadLetterTopic of its own: a dead letter that cannot be kept is retried
+            # (RETRY), never sent round to dlq-events again
+            {
+                "pubsubname": pubsub,
+                "topic": DEAD_LETTERS,
+                "route": DEAD_LETTERS_ROUTE,
+                "metadata": {},
+            },
+        ]
+
+    for topic, (path, consumers) in routes.items():
+        router.add_api_route(path, _handler(topic, consumers), methods=["POST"])
+    router.add_api_route(DEAD_LETTERS_ROUTE, on_dead_letter, methods=["POST"])
+    return router
+
+
+async def on_dead_letter(request: Request) -> dict[str, str]:
+    """Keep an event the pub/sub gave up delivering, once per CloudEvent id: a second
+    delivery of it adds to its attempts."""
+    try:
+        envelope = json.loads(await request.body())
+    except ValueError as exc:
+        log.error("dropping a dead letter that is not JSON: %s", exc)
+        return DROP
+    arrived = dead_letters.arrival(envelope) if isinstance(envelope, dict) else None
+    if arrived is None:
+        log.error("dropping a dead letter that is not a CloudEvent with an id")
+        return DROP
+    try:
+        attempts = await dead_letters.keep(request.app.state.uow_factory(), arrived)
+    except Exception:  # the database failed: let Dapr redeliver it
+        log.exception("could not keep dead letter %s", arrived.event_id)
+        return RETRY
+    log.warning(
+        "dead letter %s from %s kept (seen %d times)",
+        arrived.event_id,
+        arrived.topic or "an unknown topic",
+        attempts,
+    )
+    return SUCCESS
+
+
+def _handler(topic: str, consumers: list[Consumer]) -> Callable[[Request], Awaitable[dict]]:
+    async def handle(request: Request) -> dict[str, Any]:
+        """A bulk delivery: one status per entry. An entry that is not one of our events is
+        dropped; one that a consumer could not finish is retried (by Dapr, alone)."""
+        try:
+            envelope = json.loads(await request.body())
+            entries = envelope["entries"]
+            if not isinstance(entries, list):
+                raise TypeError("entries is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("dropping a malformed bulk delivery on %s: %s", topic, exc)
+            return {"statuses": []}
+        by_entry: dict[str, Event] = {}
+        statuses: dict[str, str] = {}
+        for entry in entries:
+            entry_id = str(entry.get("entryId", "")) if isinstance(entry, dict) else ""
+            event = _event(topic, entry.get("event")) if entry_id else None
+            if event is None:
+                statuses[entry_id] = "DROP"
+            else:
+                by_entry[entry_id] = event
+        events = list({e.event_id: e for e in by_entry.values()}.values())
+        uow_factory = request.app.state.uow_factory
+        done = {e.event_id for e in events}
+        for consume in consumers:
+            try:
+                done &= await consume(uow_factory, events)
+            except Exception:  # the database or a receiver failed: let Dapr redeliver
+                log.exception("%s failed on %d %s event(s)", consume.__name__, len(events), topic)
+                done = set()
+        for entry_id, event in by_entry.items():
+            statuses[entry_id] = "SUCCESS" if event.event_id in done else "RETRY"
+        return {"statuses": [{"entryId": k, "status": v} for k, v in statuses.items()]}
+
+    handle.__name__ = f"on_{topic.replace('-', '_')}"
+    return handle
+
+
+def _event(topic: str, envelope: Any) -> Event | None:
+    """The event inside a bulk entry's CloudEvent, or None (logged) when it is not one of
+    ours."""
+    try:
+        if isinstance(envelope, (str, bytes)):
+            envelope = json.loads(envelope)
+        data = envelope["data"]
+        if isinstance(data, str):  # some transports hand JSON data over as a string
+            data = json.loads(data)
+        return parse_event(data)
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        log.error("dropping malformed event on %s: %s", topic, exc)
+        return None
