@@ -29,6 +29,7 @@ broker: $(STAMP)
 ## The whole suite: lint, fast domain unit tests, then integration and end-to-end tests.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q tests/unit
 	$(VENV)/bin/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
@@ -37,6 +38,7 @@ unit: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 ## Every benchmark in turn, each as `python -m bench.<name>` from the repo root (about
 ## 15 minutes; bench/http_api.py wants `apt-get install wrk`).

@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from domain import recurrence
-from domain.recurrence import first_occurrence, next_occurrence, parse_rule, preview
+from domain.recurrence import first_occurrence, iteration, next_occurrence, parse_rule, preview
 
 ZONE = "America/New_York"
 RFC_CASES = [
@@ -116,7 +115,7 @@ def main() -> None:
     print("\nlong-running series: FREQ=DAILY from 2020-01-01, five years in")
     daily = parse_rule("FREQ=DAILY", datetime(2020, 1, 1, 9), ZONE)
     five_years = datetime(2025, 1, 1, tzinfo=UTC)
-    recurrence._series.cache_clear()
+    iteration._series.cache_clear()
     report(
         "preview(100, after=+5y), first call (counts 1,827 instances)",
         timed(lambda: preview(daily, 100, after=five_years), 1),
@@ -149,7 +148,7 @@ def main() -> None:
     cold: list[float] = []
     for rrule, dtstart in RFC_CASES:
         for _ in range(10):
-            recurrence._series.cache_clear()
+            iteration._series.cache_clear()
             cold += timed(
                 lambda rrule=rrule, dtstart=dtstart: first_occurrence(
                     parse_rule(rrule, dtstart, ZONE)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain.errors import FieldError, ValidationFailed
-from domain.recurrence import load_zone
+from domain.zones import load_zone
 
 MAX_REMINDERS_PER_TASK = 10
 MAX_BEFORE_MINUTES = 525_600  # one year

@@ -3,7 +3,8 @@
 Dapr allows one subscription per topic per app, so task-events has one route that runs the
 audit and notifier consumers and then the reminder scheduler. The task topics are bulk
 subscriptions: Dapr hands over up to BULK_MAX events per request, and each consumer handles
-the whole batch in one transaction, a savepoint per event, answering each entry on its own.
+the whole batch in one transaction (a savepoint per event only when that fails), answering
+each entry on its own.
 Each consumer records the event id under its own name in processed_events, in the same
 transaction as its effect, so a redelivered event is a no-op for it, and a failed one is
 retried whole. A webhook POST runs after that commit.
@@ -18,7 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ from service import audit, dead_letters, notifications, webhooks
 from store.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class LiveFeed(Protocol):
@@ -49,21 +51,34 @@ BULK_MAX = 100
 BULK_AWAIT_MS = 20
 
 
-async def _each_in_savepoint(
-    uow: SqlUnitOfWork, events: list[Event], handle: Callable[[Event], Awaitable[None]]
-) -> set[uuid.UUID]:
-    """Run `handle` for every event inside the caller's transaction, each in a savepoint of
-    its own, so one that fails rolls back alone; the ids of those that succeeded."""
-    done = set()
-    for event in events:
-        try:
-            async with uow.conn.begin_nested():
-                await handle(event)
-        except Exception:  # the database failed on this one: Dapr redelivers it
-            log.exception("consuming %s event %s failed", event.type, event.event_id)
-            continue
-        done.add(event.event_id)
-    return done
+async def _consume(
+    uow_factory: Callable[[], SqlUnitOfWork],
+    events: list[Event],
+    handle: Callable[[SqlUnitOfWork, Event], Awaitable[T]],
+) -> dict[uuid.UUID, T]:
+    """`handle` every event of a batch in one transaction. When that fails, once more with
+    a savepoint per event, so that only the failing ones roll back (and are redelivered).
+    Returns the results of the events whose effects committed."""
+    try:
+        async with uow_factory() as uow:
+            results = {event.event_id: await handle(uow, event) for event in events}
+            await uow.commit()
+        return results
+    except Exception:
+        if len(events) == 1:
+            log.exception("consuming %s event %s failed", events[0].type, events[0].event_id)
+            return {}
+        log.warning("a batch of %d events failed; handling them one by one", len(events))
+    results = {}
+    async with uow_factory() as uow:
+        for event in events:
+            try:
+                async with uow.conn.begin_nested():
+                    results[event.event_id] = await handle(uow, event)
+            except Exception:  # the database failed on this one: Dapr redelivers it
+                log.exception("consuming %s event %s failed", event.type, event.event_id)
+        await uow.commit()
+    return results
 
 
 async def _recorded(
@@ -76,19 +91,16 @@ async def _recorded(
     """The audit (when `audited`) and notifier consumers of a batch, in one transaction.
     Webhook POSTs run after that commit, so a failing receiver retries only its delivery,
     with the same delivery id."""
-    with_webhook: list[Event] = []
 
-    async def record(event: Event) -> None:
+    async def record(uow: SqlUnitOfWork, event: Event) -> bool:
         if audited:
             await audit.record(uow, event)
-        if await notifications.notify(uow, event):
-            with_webhook.append(event)
+        return await notifications.notify(uow, event)  # True: a webhook delivery is due
 
-    async with uow_factory() as uow:
-        done = await _each_in_savepoint(uow, events, record)
-        await uow.commit()
-    for event in with_webhook:
-        if event.event_id not in done:
+    recorded = await _consume(uow_factory, events, record)
+    done = set(recorded)
+    for event in events:
+        if not recorded.get(event.event_id):
             continue
         try:
             delivered = await webhooks.deliver(uow_factory(), event, allow_private=private_webhooks)
@@ -116,18 +128,14 @@ def subscriptions_router(
         return await _recorded(uow_factory, events, audited=True, private_webhooks=private_webhooks)
 
     async def live(uow_factory: Callable[[], SqlUnitOfWork], events: list[Event]):
-        fresh: list[Event] = []
+        async def first(uow: SqlUnitOfWork, event: Event) -> bool:
+            return await uow.inbox.first_delivery(LIVE, event.event_id)
 
-        async def first(event: Event) -> None:
-            if await uow.inbox.first_delivery(LIVE, event.event_id):
-                fresh.append(event)
-
-        async with uow_factory() as uow:
-            done = await _each_in_savepoint(uow, events, first)
-            await uow.commit()
-        for event in fresh:
-            hub.publish(event)
-        return done
+        firsts = await _consume(uow_factory, events, first)
+        for event in events:
+            if firsts.get(event.event_id):
+                hub.publish(event)
+        return set(firsts)
 
     routes: dict[str, tuple[str, list[Consumer]]] = {
         TASK_EVENTS: (

@@ -32,7 +32,7 @@ CLOUDEVENT = "application/cloudevents+json"
 # the pubsub outbound timeout in components/kubernetes/resiliency.yaml and the chart: at
 # worst 4 tries x 5 s + 3.6 s of back-off = 23.6 s), so the relay never cancels a publish
 # that daprd is still retrying, and then publishes it a second time from the outbox.
-# tests/unit/test_publish_budget.py computes the budget from the YAML and checks this.
+# tests/unit/messaging/test_publish_budget.py computes the budget from the YAML and checks this.
 PUBLISH_TIMEOUT = 30.0
 
 

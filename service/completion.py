@@ -24,7 +24,6 @@ from service.occurrences import (
     remember,
 )
 from service.schemas import Completion
-from service.task_views import to_public
 from service.unit_of_work import UnitOfWork
 
 # Operation ids name one attempt at closing an occurrence. The first attempt is
@@ -89,9 +88,7 @@ class InProcessCompletions:
         raise NotFound(f"operation {operation_id} not found")
 
 
-async def before_saga(
-    uow: UnitOfWork, request: CloseRequest, key: str | None
-) -> Completion | None:
+async def before_saga(uow: UnitOfWork, request: CloseRequest, key: str | None) -> Completion | None:
     """Before the saga runs: a replayed key's result, or the result of an occurrence that
     is already closed this way; None when the saga has work to do. NotFound and Conflict
     surface here, before any workflow starts."""
@@ -99,18 +96,16 @@ async def before_saga(
         op = operation(request.status.value, request.task_id)
         if replay := await recall(uow, request.user_id, key, op, Completion):
             return replay
-        row = await uow.tasks.get_row(request.user_id, request.task_id)
-        if row is None:
+        task = await uow.tasks.progress(request.user_id, request.task_id)
+        if task is None:
             raise NotFound(f"task {request.task_id} not found")
-        if row["status"] == Status.OPEN:
+        if task["status"] == Status.OPEN:
             return None
-        if row["status"] != request.status:
-            raise Conflict(f"task is already {row['status']}")
-        next_id = await existing_next(uow, request.user_id, row)
-        if next_id is None and row["series_id"] is not None and row["series_state"] == "active":
+        if task["status"] != request.status:
+            raise Conflict(f"task is already {task['status']}")
+        next_id = await existing_next(uow, request.user_id, task)
+        if next_id is None and task["series_id"] is not None and task["series_state"] == "active":
             return None  # closed, but its saga has not created the next occurrence yet: join it
-        if next_id is None:
-            return Completion(task=to_public(row), next=None)
         return await completion(uow, request.user_id, request.task_id, next_id)
 
 

@@ -137,17 +137,28 @@ async def close(uow: UnitOfWork, request: CloseRequest) -> tuple[Closed, dict[st
 
 async def record_next(
     uow: UnitOfWork, closed: Closed, row: dict[str, Any], answer: NextAnswer
-) -> uuid.UUID | None:
+) -> Completion:
     """Step 3, in the caller's transaction: create the decided next occurrence from `row`
-    (the closed one), or end the series; record the closing event."""
-    next_id = None
+    (the closed one), or end the series; record the events. Returns the completion as the
+    caller sees it: one read gives it and the new occurrence's event."""
+    request = closed.request
+    next_id, created = None, False
     if answer.next is not None:
-        next_id = await _create_occurrence(uow, row, answer.next)
+        next_id, created = await _create_occurrence(uow, row, answer.next)
     elif answer.ended and closed.series_id is not None:
-        await uow.tasks.update_series(closed.request.user_id, closed.series_id, {"state": "ended"}
+        await uow.tasks.update_series(request.user_id, closed.series_id, {"state": "ended"})
+    result = await completion(uow, request.user_id, request.task_id, next_id)
+    if created and result.next is not None:
+        uow.record(
+            TaskCreated(
+                occurred_at=uow.now(),
+                user_id=request.user_id,
+                task_id=result.next.id,
+                data=result.next.model_dump(mode="json"),
+            )
         )
     _record_closed(uow, closed, row, next_id)
-    return next_id
+    return result
 
 
 async def completion(
@@ -169,13 +180,12 @@ async def close_in_place(
     """All three steps in the caller's transaction, the series rule read from the row: for
     where no sidecar runs, and for a delete that closes an open occurrence."""
     closed, row = await close(uow, request)
-    next_id = closed.next_id
     if not closed.done:
         answer = decide_next(rule_of(row), closed.next_request, uow.now())
-        next_id = await record_next(uow, closed, row, answer)
+        return await record_next(uow, closed, row, answer)
     if not with_result:
         return None
-    return await completion(uow, request.user_id, request.task_id, next_id)
+    return await completion(uow, request.user_id, request.task_id, closed.next_id)
 
 
 async def reopen(uow: UnitOfWork, undo: ReopenRequest) -> bool:
@@ -193,7 +203,8 @@ async def reopen(uow: UnitOfWork, undo: ReopenRequest) -> bool:
         and await _existing_next(uow, request.user_id, row) is None
     )
     if undone:
-        await uow.tasks.update_task(request.user_id,
+        await uow.tasks.update_task(
+            request.user_id,
             request.task_id,
             {
                 "status": Status.OPEN.value,
@@ -250,7 +261,8 @@ async def _mark_closed(
     uow: UnitOfWork, user_id: str, row: dict[str, Any], status: Status, now: datetime
 ) -> None:
     """Status, completion time, version; its pending reminders will never fire."""
-    await uow.tasks.update_task(user_id,
+    await uow.tasks.update_task(
+        user_id,
         row["id"],
         {
             "status": status.value,
@@ -289,13 +301,14 @@ def _record_closed(
 
 async def _create_occurrence(
     uow: UnitOfWork, row: dict[str, Any], upcoming: NextOccurrence
-) -> uuid.UUID:
-    """The series occurrence `upcoming.index`, copied from `row`; an existing one is
-    returned as is."""
+) -> tuple[uuid.UUID, bool]:
+    """The series occurrence `upcoming.index`, copied from `row`, and whether this call
+    made it (an existing one is returned as is)."""
     user_id = row["user_id"]
     new_id = occurrence_id(row["series_id"], upcoming.index)
     now = uow.now()
-    created = await uow.tasks.insert_task({
+    created = await uow.tasks.insert_task(
+        {
             "id": new_id,
             "user_id": user_id,
             "title": row["title"],
@@ -309,21 +322,15 @@ async def _create_occurrence(
             "created_at": now,
             "updated_at": now,
             "version": 1,
-        },
+        }
     )
     if not created:  # a concurrent or earlier run made it already
-        return await uow.tasks.stored_occurrence_id(user_id, row["series_id"], upcoming.index)
+        stored = await uow.tasks.stored_occurrence_id(user_id, row["series_id"], upcoming.index)
+        return stored, False
     tag_ids = await uow.tasks.tag_ids(user_id, row["tags"])
     await uow.tasks.set_task_tags(new_id, list(tag_ids.values()))
-    await uow.tasks.replace_reminders(user_id, new_id, _carried_reminders(row, upcoming.due_at)
-    )
-    task = to_public((await uow.tasks.get_rows(user_id, [new_id]))[0])
-    uow.record(
-        TaskCreated(
-            occurred_at=now, user_id=user_id, task_id=new_id, data=task.model_dump(mode="json")
-        )
-    )
-    return new_id
+    await uow.tasks.replace_reminders(user_id, new_id, _carried_reminders(row, upcoming.due_at))
+    return new_id, True
 
 
 def _carried_reminders(row: dict[str, Any], due: datetime) -> list[dict[str, Any]]:

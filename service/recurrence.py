@@ -15,9 +15,9 @@ from domain.recurrence import (
     parse_rule,
     preview,
     summarize,
-    to_utc,
     warnings,
 )
+from domain.zones import to_utc
 from service.schemas import RecurrencePreview
 from service.task_views import local_wall_clock, zone
 

@@ -7,9 +7,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from domain.recurrence import Rule, parse_rule, summarize, to_utc
+from domain.recurrence import Rule, parse_rule, summarize
 from domain.tasks import Priority
-from domain.zones import load_zone
+from domain.zones import load_zone, to_utc
 from service.schemas import RecurrenceOut, ReminderOut, TaskPublic
 
 

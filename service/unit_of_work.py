@@ -230,6 +230,9 @@ class Tasks(Protocol):
     async def get_row(
         self, user_id: str, task_id: uuid.UUID, *, lock: bool = False
     ) -> dict[str, Any] | None: ...
+    async def progress(self, user_id: str, task_id: uuid.UUID) -> dict[str, Any] | None:
+        """id, status, series_id, series_state and occurrence_index; None when not found."""
+
     async def next_in_series(
         self, user_id: str, series_id: uuid.UUID, after_index: int
     ) -> uuid.UUID | None: ...

@@ -217,6 +217,25 @@ class SqlTasks:
         rows = await self.get_rows(user_id, [task_id], lock=lock)
         return rows[0] if rows else None
 
+    async def progress(self, user_id: str, task_id: uuid.UUID) -> dict[str, Any] | None:
+        """Where a task stands, without the joins a whole row needs: its id, status,
+        series_id, series_state and occurrence_index."""
+        found = (
+            (
+                await self._conn.execute(
+                    text(
+                        "SELECT t.id, t.status, t.series_id, s.state AS series_state, "
+                        "t.occurrence_index FROM tasks t LEFT JOIN series s ON s.id = t.series_id "
+                        "WHERE t.user_id = :u AND t.id = :id"
+                    ),
+                    {"u": user_id, "id": task_id},
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return None if found is None else dict(found)
+
     async def next_in_series(
         self, user_id: str, series_id: uuid.UUID, after_index: int
     ) -> uuid.UUID | None:

@@ -58,8 +58,7 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
         )
         answer = rules.NextAnswer.model_validate(raw)
         async with deps.uow_factory() as uow:
-            next_id = await rules.record_next(uow, closed, row, answer)
-            result = await rules.completion(uow, *_ids(request), next_id)
+            result = await rules.record_next(uow, closed, row, answer)
             await uow.commit()
         return rules.Advanced(completion=result)
 

@@ -20,12 +20,10 @@ re-exports the names the rest of the code imports from `domain.recurrence`.
 from __future__ import annotations
 
 from domain.recurrence.iteration import Occurrence, first_occurrence, next_occurrence, preview
-from domain.recurrence.iteration import _series as _series  # bench clears its cache
 from domain.recurrence.rules import RRULE_FIELD, WEEKDAY_CODES, CatchUp, RecurrenceMode, Rule
 from domain.recurrence.summary import summarize
 from domain.recurrence.validation import parse_rule
 from domain.recurrence.warnings import warnings
-from domain.zones import load_zone, to_utc
 
 __all__ = [
     "RRULE_FIELD",
@@ -35,11 +33,9 @@ __all__ = [
     "RecurrenceMode",
     "Rule",
     "first_occurrence",
-    "load_zone",
     "next_occurrence",
     "parse_rule",
     "preview",
     "summarize",
-    "to_utc",
     "warnings",
 ]

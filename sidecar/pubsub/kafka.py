@@ -130,7 +130,13 @@ class KafkaTransport:
     @classmethod
     async def open(cls, component: Component, app_id: str) -> KafkaTransport:
         transport = cls(component, app_id)
-        producer = AIOKafkaProducer(acks="all", enable_idempotence=False, **transport._options)
+        # One record per batch: Tansu 0.6 answers a multi-record batch's produce with a high
+        # watermark one past the batch's first record, not its last (3 records at offsets
+        # 0-2 leave ListOffsets at 1), so consumer lag and committed offsets disagree with
+        # the log end. Records to one partition still go out in order, one request each.
+        producer = AIOKafkaProducer(
+            acks="all", enable_idempotence=False, max_batch_size=1, **transport._options
+        )
         await producer.start()
         transport._producer = producer
         return transport

@@ -590,6 +590,11 @@ class FakeTasks(_Repository):
         rows = await self.get_rows(user_id, [task_id], lock=lock)
         return rows[0] if rows else None
 
+    async def progress(self, user_id: str, task_id: uuid.UUID) -> dict[str, Any] | None:
+        row = await self.get_row(user_id, task_id)
+        keys = ("id", "status", "series_id", "series_state", "occurrence_index")
+        return None if row is None else {k: row[k] for k in keys}
+
     def _series_tasks(self, user_id: str, series_id: uuid.UUID) -> list[Row]:
         tasks = [t for t in self._own(user_id) if t["series_id"] == series_id]
         return sorted(tasks, key=lambda t: t["occurrence_index"])

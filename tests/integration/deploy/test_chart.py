@@ -197,7 +197,7 @@ def test_resiliency_guards_each_actor_type_with_a_circuit_breaker(rendered: list
 
 
 def test_resiliency_policies_are_the_components_folder_ones(rendered: list[dict]) -> None:
-    """One retry budget everywhere: tests/unit/test_publish_budget.py checks the files'
+    """One retry budget everywhere: tests/unit/messaging/test_publish_budget.py checks the files'
     publish budget against the outbox relay's timeout, so the chart must not drift."""
     cluster = yaml.safe_load((ROOT / "components" / "kubernetes" / "resiliency.yaml").read_text())
     assert only(rendered, "Resiliency")["spec"]["policies"] == cluster["spec"]["policies"]

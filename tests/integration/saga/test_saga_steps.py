@@ -42,7 +42,7 @@ async def test_recording_the_next_occurrence_twice_creates_and_publishes_it_once
         recorded = []
         for _ in range(2):  # the step again after its commit, as an activity retry runs it
             async with uow() as unit:
-                recorded.append(await rules.record_next(unit, closed, row, answer))
+                recorded.append((await rules.record_next(unit, closed, row, answer)).next.id)
                 await unit.commit()
         first, again = recorded
     finally:

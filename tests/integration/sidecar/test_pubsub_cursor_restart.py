@@ -59,7 +59,7 @@ async def test_the_cursor_advances_after_postgresql_restarts(
     own_postgres: tuple[str, Path], tmp_path: Path
 ) -> None:
     """Deliveries after a restart move the saved cursor up to the newest message (the
-    drill's cursor stayed behind for good; tests/unit/test_sidecar_pubsub.py pins the cause,
+    drill's cursor stayed behind for good; tests/unit/sidecar/test_pubsub.py pins the cause,
     a save loop that ended on an error it did not name)."""
     admin_uri, pgdata = own_postgres
     database = await ensure_database(admin_uri, "cursor_restart", fresh=True)

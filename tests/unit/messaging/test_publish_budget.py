@@ -17,7 +17,7 @@ import yaml
 from messaging.relay import PUBLISH_TIMEOUT
 from sidecar.durations import parse_duration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RESILIENCY_FILES = [
     ROOT / "components" / "kubernetes" / "resiliency.yaml",
     ROOT / "components" / "local" / "resiliency.yaml",

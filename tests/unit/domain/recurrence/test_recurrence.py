@@ -16,9 +16,9 @@ from domain.recurrence import (
     parse_rule,
     preview,
     summarize,
-    to_utc,
     warnings,
 )
+from domain.zones import to_utc
 
 NY = "America/New_York"
 LONDON = "Europe/London"
