@@ -61,7 +61,7 @@ class DaprApi(dapr_pb2_grpc.DaprServicer):
         headers = {key: value for key, value in context.invocation_metadata() or ()}
         pubsub, topic, metadata = request.pubsub_name, request.topic, dict(request.metadata)
         try:
-            self._pubsub.check_bulk_target(pubsub, topic)
+            self._pubsub.check_target(pubsub, topic)
             try:
                 raw = is_raw_payload(metadata)
             except BulkError as exc:

@@ -118,14 +118,7 @@ class PubSubEngine:
         tracestate: str = "",
     ) -> None:
         """Publish as daprd does: wrap in a CloudEvent unless `rawPayload`; raises PubSubError."""
-        if not self._components:
-            raise errors.pubsub_not_configured(pubsub)
-        if not pubsub:
-            raise errors.pubsub_name_empty()
-        if pubsub not in self._components:
-            raise errors.UnknownPubSub(pubsub)
-        if not topic:
-            raise errors.topic_empty(pubsub)
+        self.check_target(pubsub, topic)
         if is_truthy(metadata.get("rawPayload")):
             body = data
         else:
@@ -206,8 +199,9 @@ class PubSubEngine:
         )
         return count, wait, handler
 
-    def check_bulk_target(self, pubsub: str, topic: str) -> None:
-        """validateAndGetPubsubAndTopic (pkg/api/http/http.go, pkg/api/grpc/grpc.go)."""
+    def check_target(self, pubsub: str, topic: str) -> None:
+        """validateAndGetPubsubAndTopic (pkg/api/http/http.go, pkg/api/grpc/grpc.go): the same
+        checks, in the same order, for a publish and a bulk publish."""
         if not self._components:
             raise errors.pubsub_not_configured(pubsub)
         if not pubsub:
@@ -320,7 +314,7 @@ class PubSubEngine:
             if key.startswith(prefix)
         }
         try:
-            self.check_bulk_target(pubsub, topic)
+            self.check_target(pubsub, topic)
             try:
                 raw = is_raw_payload(metadata)
             except BulkError as exc:
