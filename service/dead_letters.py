@@ -32,8 +32,8 @@ MALFORMED_REASON = "the outbox payload matched no event type, so the relay dead-
 
 
 class DeadLetterState(StrEnum):
-    """As stored; store.dead_letters_repo.keep applies the same names when one comes back."""
-
+    # as stored; store.dead_letters_repo.keep applies the same names when one comes back
+    # (a comment, not a docstring: a docstring would change the OpenAPI schema's text)
     KEPT = "kept"
     REDRIVEN = "redriven"
     DISCARDED = "discarded"

@@ -118,7 +118,7 @@ async def close(uow: UnitOfWork, request: CloseRequest) -> tuple[Closed, dict[st
     again = row["status"] == request.status
     if again:
         closed_at = row["completed_at"] or row["updated_at"]
-        next_id = await _existing_next(uow, request.user_id, row)
+        next_id = await existing_next(uow, request.user_id, row)
     else:
         closed_at = uow.now()
         next_id = None
@@ -200,7 +200,7 @@ async def reopen(uow: UnitOfWork, undo: ReopenRequest) -> bool:
     undone = (
         row["status"] == request.status
         and row["series_id"] is not None
-        and await _existing_next(uow, request.user_id, row) is None
+        and await existing_next(uow, request.user_id, row) is None
     )
     if undone:
         await uow.tasks.update_task(
@@ -235,16 +235,12 @@ async def reopen(uow: UnitOfWork, undo: ReopenRequest) -> bool:
 
 async def existing_next(uow: UnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
     """The occurrence after `row` in its series, if one was made."""
-    return await _existing_next(uow, user_id, row)
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-
-async def _existing_next(uow: UnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
     if row["series_id"] is None:
         return None
     return await uow.tasks.next_in_series(user_id, row["series_id"], row["occurrence_index"])
+
+
+# -- helpers ---------------------------------------------------------------------------------
 
 
 def _next_request(row: dict[str, Any], closed_at: datetime) -> NextRequest:

@@ -45,7 +45,9 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
             async with deps.uow_factory() as uow:
                 closed, row = await rules.close(uow, request)
                 if closed.done:
-                    result = await rules.completion(uow, *_ids(request), closed.next_id)
+                    result = await rules.completion(
+                        uow, request.user_id, request.task_id, closed.next_id
+                    )
                 await uow.commit()
         except NotFound as refused:
             return rules.Advanced(refused="not_found", reason=str(refused))
@@ -75,7 +77,3 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
         await on_app_loop(reopen(rules.ReopenRequest.model_validate(data)))
 
     return {wf.ADVANCE: advance_occurrence, wf.REOPEN: reopen_occurrence}
-
-
-def _ids(request: rules.CloseRequest) -> tuple[str, Any]:
-    return request.user_id, request.task_id
