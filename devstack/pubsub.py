@@ -87,3 +87,75 @@ def http_publish(
         params={f"metadata.{k}": v for k, v in metadata.items()},
         timeout=10,
     )
+
+
+BULK_APP_TARGET = "devstack.apps.bulk_pubsub_app:app"
+
+
+class BulkTopics:
+    """The bulk subscriber app's topics under one prefix: publish to them in bulk, read the
+    bulk POSTs the app recorded."""
+
+    def __init__(self, pair: DaprPair, prefix: str) -> None:
+        self.pair, self.prefix = pair, prefix
+
+    def publish(self, topic: str, entries: list[dict[str, Any]]) -> httpx.Response:
+        return httpx.post(
+            f"http://127.0.0.1:{self.pair.http_port}"
+            f"/v1.0-alpha1/publish/bulk/pubsub/{self.prefix}{topic}",
+            json=entries,
+            timeout=30,
+        )
+
+    def posts(self, topic: str, mark: str) -> list[dict[str, Any]]:
+        got = httpx.get(f"http://127.0.0.1:{self.pair.app_port}/posts/{topic}", timeout=5).json()
+        return [
+            p
+            for p in got
+            if any(e["event"]["data"].get("mark") == mark for e in p["envelope"]["entries"])
+        ]
+
+    def wait_posts(self, topic: str, mark: str, count: int) -> list[dict[str, Any]]:
+        wait_until(
+            lambda: len(self.posts(topic, mark)) >= count,
+            timeout=60,
+            what=f"{count} bulk POSTs of {mark} on {topic}\n{self.pair.sidecar.log()[-3000:]}",
+        )
+        return self.posts(topic, mark)
+
+    def dead_letters(self, topic: str, mark: str) -> list[dict[str, Any]]:
+        got = httpx.get(f"http://127.0.0.1:{self.pair.app_port}/single/{topic}", timeout=5).json()
+        return [e for e in got if e["data"].get("mark") == mark]
+
+
+def bulk_entry(mark: str, n: int, answer: str = "SUCCESS") -> dict[str, Any]:
+    """One entry of a bulk publish; the subscriber app answers it with `answer`."""
+    return {
+        "entryId": f"e{n}",
+        "event": {"mark": mark, "n": n, "answer": answer},
+        "contentType": "application/json",
+    }
+
+
+def entry_ns(post: dict[str, Any]) -> list[int]:
+    """The `n`s of a bulk POST's entries, sorted."""
+    return sorted(e["event"]["data"]["n"] for e in post["envelope"]["entries"])
+
+
+def write_inbound_retry(directory: Path, retries: int) -> None:
+    """A Resiliency policy that retries the pub/sub component's inbound deliveries `retries`
+    times, 10ms apart."""
+    document = {
+        "apiVersion": "dapr.io/v1alpha1",
+        "kind": "Resiliency",
+        "metadata": {"name": "inbound"},
+        "spec": {
+            "policies": {
+                "retries": {
+                    "quick": {"policy": "constant", "duration": "10ms", "maxRetries": retries}
+                }
+            },
+            "targets": {"components": {"pubsub": {"inbound": {"retry": "quick"}}}},
+        },
+    }
+    (directory / "resiliency.yaml").write_text(yaml.safe_dump(document))
