@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import problems
 from api.dapr_parts import DaprParts
+from api.dev_clock import OffsetFileClock
 from api.housekeeping import Housekeeping
 from api.mcp import McpEndpoint
 from api.routes import (
@@ -92,7 +93,10 @@ class AppToken:
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
-    clock = clock or SystemClock()
+    if clock is None:
+        clock = (
+            OffsetFileClock(settings.dev_clock_file) if settings.dev_clock_file else SystemClock()
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # routes (actors, subscriptions) refuse calls without it. Required in production: without
     # it anyone who reaches the app's port can call actor methods and forge events.
     app_api_token: SecretStr | None = Field(None, validation_alias="APP_API_TOKEN")
+    # Tests only: a file holding an offset in seconds added to the app's clock, which the dev
+    # sidecar's --dev-clock-file reads too, so a test moves time forward instead of waiting
+    # (api.dev_clock).
+    dev_clock_file: Path | None = None
 
     @property
     def dapr_enabled(self) -> bool:
@@ -58,6 +62,10 @@ class Settings(BaseSettings):
                 raise ValueError("set TICKLER_JWT_SECRET: the dev secret is refused in production")
             if not self.database_url:
                 raise ValueError("set DATABASE_URL: production has no embedded database")
+            if self.dev_clock_file is not None:
+                raise ValueError(
+                    "TICKLER_DEV_CLOCK_FILE is for tests: production runs on real time"
+                )
             if self.app_api_token is None or not self.app_api_token.get_secret_value():
                 raise ValueError(
                     "set APP_API_TOKEN: production refuses unauthenticated calls from the "

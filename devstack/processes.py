@@ -117,6 +117,9 @@ class DaprPair:
     grpc_port: int = field(default_factory=free_port)
     sidecar: Proc | None = None
     app: Proc | None = None
+    # an offset file for the dev sidecar's --dev-clock-file (devstack.clock); daprd has no such
+    # flag, so with runtime "dapr" it is not passed
+    clock_file: Path | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -161,6 +164,8 @@ class DaprPair:
             if daprd is None:
                 raise RuntimeError("--runtime dapr needs `daprd` on PATH")
             return [daprd, *flags, "--app-protocol", "http"]
+        if self.clock_file is not None:
+            flags += ["--dev-clock-file", str(self.clock_file)]
         return [sys.executable, "-m", "sidecar", *flags]
 
     def start_sidecar(self, wait: bool = True) -> None:

@@ -16,6 +16,7 @@ import httpx
 
 from api.auth import issue_token
 from api.dev_broker import local_resources
+from devstack.clock import DevClock
 from devstack.processes import DaprPair
 from store.database import plain_url
 
@@ -27,6 +28,7 @@ SECRET = "integration-secret-0123456789abcdefghijkl"
 class Stack:
     pair: DaprPair
     database_url: str
+    clock: DevClock
 
     @property
     def base_url(self) -> str:
@@ -70,10 +72,13 @@ def app_pair(
     workdir: Path,
     *,
     runtime: str = "dev",
+    clock: DevClock | None = None,
     **env: str,
 ) -> DaprPair:
     """The app (uvicorn, as `tickler dev` starts it) and its sidecar on `database_url`;
-    `env`: more of the app's environment."""
+    `clock`: time the test moves forward itself; `env`: more of the app's environment."""
+    if clock is not None and clock.controllable:
+        env["TICKLER_DEV_CLOCK_FILE"] = str(clock.path)
     return DaprPair(
         app_target="api.main:app_from_env",
         factory=True,
@@ -89,4 +94,5 @@ def app_pair(
             "TICKLER_ENV": "test",
             **env,
         },
+        clock_file=clock.path if clock is not None and clock.controllable else None,
     )

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from sidecar import clock
 from sidecar.runtime import Options, Runtime
 
 
@@ -24,6 +25,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--resources-path", "--components-path", type=Path, default=Path("components/local")
     )
     parser.add_argument(
+        "--dev-clock-file",
+        type=Path,
+        default=None,
+        help="dev only, no daprd flag: a file holding an offset in seconds that actor "
+        "reminders and timers add to real time (sidecar/clock.py)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warn", "warning", "error"]
     )
     return parser.parse_args(argv)
@@ -36,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per app call is noise
+    clock.use_offset_file(args.dev_clock_file)
     options = Options(
         app_id=args.app_id,
         app_port=args.app_port,

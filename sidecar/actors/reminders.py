@@ -6,11 +6,12 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from sidecar import clock
 from sidecar.database import retrying
 from sidecar.durations import ScheduleError, parse_duration, parse_instant_or_offset, parse_period
 
@@ -68,7 +69,7 @@ class Reminder:
 
     @classmethod
     def register(cls, actor_type: str, actor_id: str, name: str, body: dict[str, Any]) -> Reminder:
-        now = datetime.now(UTC)
+        now = clock.now()
         due_time = body.get("dueTime") or ""
         period_text = body.get("period") or ""
         ttl = body.get("ttl") or ""

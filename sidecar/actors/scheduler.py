@@ -9,12 +9,12 @@ once when it comes back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import logging
 from datetime import UTC, datetime
 
+from sidecar import clock
 from sidecar.actors.channel import ActorChannel, AppCallFailed, AppUnreachable
 from sidecar.actors.placement import ActorTable
 from sidecar.actors.reminders import Reminder, ReminderKey, ReminderStore
@@ -73,11 +73,10 @@ class ReminderScheduler:
             if not self._heap:
                 await self._wake.wait()
                 continue
-            delay = self._heap[0][0] - datetime.now(UTC).timestamp()
-            if delay > 0:
-                # Woken early by a sooner reminder, or timed out: the earliest one is due.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+            earliest = datetime.fromtimestamp(self._heap[0][0], UTC)
+            if earliest > clock.now():
+                # Woken early by a sooner reminder, or the wait is over: look again.
+                await clock.sleep_until(earliest, self._wake)
                 continue
             _, _, reminder = heapq.heappop(self._heap)
             if self._current.get(reminder.key) is not reminder:
@@ -93,7 +92,7 @@ class ReminderScheduler:
                 await self._finish(reminder, None)
                 return
             await self._deliver(reminder)
-            now = datetime.now(UTC)
+            now = clock.now()
             await self._finish(reminder, reminder.after_tick(reminder.next_fire_at, now))
         finally:
             self._slots.release()

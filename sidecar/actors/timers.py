@@ -6,9 +6,10 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from sidecar import clock
 from sidecar.actors.channel import ActorChannel, AppCallFailed, AppUnreachable
 from sidecar.actors.placement import ActiveActor, ActorTable
 from sidecar.durations import Period, parse_instant_or_offset, parse_period
@@ -27,7 +28,7 @@ class TimerSpec:
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> TimerSpec:
-        now = datetime.now(UTC)
+        now = clock.now()
         return cls(
             callback=body.get("callback") or "",
             data=body.get("data"),
@@ -71,9 +72,8 @@ class Timer:
         while not self._stopped and (left is None or left > 0):
             if spec.expires_at is not None and fire_at > spec.expires_at:
                 break
-            delay = (fire_at - datetime.now(UTC)).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(delay)  # the timer's own schedule
+            while fire_at > clock.now():  # the timer's own schedule
+                await clock.sleep_until(fire_at)
             await self._table.turn(
                 self._actor.actor_type, self._actor.actor_id, lambda: self._fire(path)
             )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.clock import DevClock
 from devstack.processes import TansuBroker
 from devstack.stack import SECRET, Stack, app_pair, kafka_resources
 from store.database import migrate
@@ -31,12 +32,14 @@ def stack_fixture(
         else:
             broker = TansuBroker(workdir / "tansu.log").start()
             resources_path = kafka_resources(workdir, broker.address)
+        clock = DevClock(workdir / "clock", controllable=runtime != "dapr")
         pair = app_pair(
             url,
             SECRET,
             resources_path,
             workdir,
             runtime=runtime,
+            clock=clock,
             TICKLER_WEBHOOK_PRIVATE_TARGETS="true",  # the receivers run on loopback
         )
         # The test process talks to this sidecar as the app does: the SDK objects a test
@@ -46,7 +49,7 @@ def stack_fixture(
         try:
             await asyncio.to_thread(pair.start)
             try:
-                yield Stack(pair, url)
+                yield Stack(pair, url, clock)
             finally:
                 await asyncio.to_thread(pair.stop)
         finally:

@@ -1,10 +1,14 @@
 """Reminders end to end: the ReminderScheduleActor arms a durable actor reminder, and each
 reminder goes out as one `reminder.due` event at its time, never twice, never for a closed
-task, and not lost when the sidecar dies."""
+task, and not lost when the sidecar dies.
+
+Time is the stack's clock (devstack.clock): a test sets reminders an hour ahead and moves the
+app's and the dev sidecar's clock past them, instead of waiting. Against daprd, whose clock
+no test can move, the lead is two seconds and `advance` waits it out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -20,8 +24,14 @@ from tests.integration.stack_fixture import stack_fixture
 stack = stack_fixture("reminders")
 
 
-def soon(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+def lead(stack: Stack) -> timedelta:
+    """How far ahead a test sets its reminders."""
+    return timedelta(hours=1) if stack.clock.controllable else timedelta(seconds=2)
+
+
+async def past(stack: Stack, instant: datetime) -> None:
+    """Move the stack's clock a second past `instant`."""
+    await stack.clock.advance(max(instant - stack.clock.now(), timedelta(0)) + timedelta(seconds=1))
 
 
 async def due_events(stack: Stack, reminder_id: str) -> int:
@@ -36,71 +46,75 @@ async def due_events(stack: Stack, reminder_id: str) -> int:
         await conn.close()
 
 
-async def create_with_reminder(c, seconds: float, title: str = "remind me") -> dict:
-    r = await c.post("/v1/tasks", json={"title": title, "reminders": [{"at": soon(seconds)}]})
+async def create_with_reminder(stack: Stack, c, title: str = "remind me", ahead: int = 1) -> dict:
+    """A task with one reminder `ahead` leads from now on the stack's clock."""
+    at = stack.clock.now() + lead(stack) * ahead
+    r = await c.post("/v1/tasks", json={"title": title, "reminders": [{"at": at.isoformat()}]})
     assert r.status_code == 201, r.text
     return r.json()
 
 
+def fire_at(task: dict) -> datetime:
+    return datetime.fromisoformat(task["reminders"][0]["fire_at"])
+
+
+async def fired_once(stack: Stack, task: dict, what: str) -> None:
+    rid = task["reminders"][0]["id"]
+
+    async def once() -> bool:
+        return await due_events(stack, rid) == 1
+
+    await eventually(once, within=20, what=what)
+
+
 async def test_a_reminder_fires_once_at_its_time(stack: Stack) -> None:
     async with stack.client("once") as c:
-        task = await create_with_reminder(c, 1.5)
+        task = await create_with_reminder(stack, c)
         rid = task["reminders"][0]["id"]
-        fire_at = datetime.fromisoformat(task["reminders"][0]["fire_at"])
-
-        async def fired() -> bool:
-            return await due_events(stack, rid) == 1
-
-        await eventually(fired, within=20, what="reminder.due")
-        assert datetime.now(UTC) >= fire_at
+        await eventually(lambda: armed(stack, "once"), within=20, what="actor reminder armed")
+        assert await due_events(stack, rid) == 0
+        await past(stack, fire_at(task))
+        await fired_once(stack, task, "reminder.due")
+        assert stack.clock.now() >= fire_at(task)
         after = (await c.get(f"/v1/tasks/{task['id']}")).json()
         assert after["reminders"][0]["state"] == "sent"
         # a later reminder of the same user firing proves time moved on without a repeat
-        control = await create_with_reminder(c, 1.0, "control")
-        cid = control["reminders"][0]["id"]
-
-        async def control_fired() -> bool:
-            return await due_events(stack, cid) == 1
-
-        await eventually(control_fired, within=20, what="control reminder")
+        control = await create_with_reminder(stack, c, "control")
+        await past(stack, fire_at(control))
+        await fired_once(stack, control, "control reminder")
     assert await due_events(stack, rid) == 1
 
 
 async def test_a_completed_tasks_reminder_never_fires(stack: Stack) -> None:
     async with stack.client("closed") as c:
-        task = await create_with_reminder(c, 2.0)
+        task = await create_with_reminder(stack, c)
         rid = task["reminders"][0]["id"]
         r = await c.post(f"/v1/tasks/{task['id']}/complete")
         assert r.status_code == 200
-        control = await create_with_reminder(c, 3.0, "control")
-        cid = control["reminders"][0]["id"]
-
-        async def control_fired() -> bool:
-            return await due_events(stack, cid) == 1
-
-        await eventually(control_fired, within=20, what="control reminder")
+        control = await create_with_reminder(stack, c, "control", ahead=2)
+        await past(stack, fire_at(control))
+        await fired_once(stack, control, "control reminder")
     assert await due_events(stack, rid) == 0
 
 
 async def test_a_snoozed_reminder_fires_later(stack: Stack) -> None:
     async with stack.client("snoozer") as c:
-        task = await create_with_reminder(c, 1.0)
+        task = await create_with_reminder(stack, c)
         rid = task["reminders"][0]["id"]
-
-        def fired(n: int):
-            async def check() -> bool:
-                return await due_events(stack, rid) == n
-
-            return check
-
-        await eventually(fired(1), within=20, what="first fire")
-        until = datetime.now(UTC) + timedelta(seconds=1.5)
+        await past(stack, fire_at(task))
+        await fired_once(stack, task, "first fire")
+        until = stack.clock.now() + lead(stack)
         snoozed = await snooze_by_agent(stack, "snoozer", rid, until)
         assert snoozed["state"] == "pending"
         # an unrelated update keeps the snooze
         await c.patch(f"/v1/tasks/{task['id']}", json={"priority": "high"})
-        await eventually(fired(2), within=20, what="snoozed fire")
-        assert datetime.now(UTC) >= until
+        await past(stack, until)
+
+        async def fired_twice() -> bool:
+            return await due_events(stack, rid) == 2
+
+        await eventually(fired_twice, within=20, what="snoozed fire")
+        assert stack.clock.now() >= until
         after = (await c.get(f"/v1/tasks/{task['id']}")).json()
         assert datetime.fromisoformat(after["reminders"][0]["fire_at"]) == until
 
@@ -136,16 +150,11 @@ async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart
     stack: Stack,
 ) -> None:
     async with stack.client("outage") as c:
-        task = await create_with_reminder(c, 2.0)
+        task = await create_with_reminder(stack, c)
         rid = task["reminders"][0]["id"]
         await eventually(lambda: armed(stack, "outage"), within=20, what="actor reminder armed")
     stack.pair.sidecar.kill()
-    fire_at = datetime.fromisoformat(task["reminders"][0]["fire_at"])
-
-    async def past_due() -> bool:
-        return datetime.now(UTC) > fire_at + timedelta(seconds=1)
-
-    await eventually(past_due, within=10, what="the fire time to pass")
+    await past(stack, fire_at(task))
     assert await due_events(stack, rid) == 0
     stack.pair.start_sidecar()
     stack.pair.wait_sidecar_ready()
@@ -155,25 +164,18 @@ async def test_a_reminder_due_while_the_sidecar_is_down_fires_once_after_restart
 
     await eventually(fired, within=30, what="reminder after restart")
     async with stack.client("outage") as c:
-        control = await create_with_reminder(c, 1.0, "control")
-
-        async def control_fired() -> bool:
-            return await due_events(stack, control["reminders"][0]["id"]) == 1
-
-        await eventually(control_fired, within=20, what="control reminder")
+        control = await create_with_reminder(stack, c, "control")
+        await past(stack, fire_at(control))
+        await fired_once(stack, control, "control reminder")
     assert await due_events(stack, rid) == 1
 
 
 async def test_a_reminder_survives_an_app_restart(stack: Stack) -> None:
     """The schedule actor comes back from its stored state in a fresh app process."""
     async with stack.client("restarted") as c:
-        task = await create_with_reminder(c, 3.0)
-        rid = task["reminders"][0]["id"]
+        task = await create_with_reminder(stack, c)
         await eventually(lambda: armed(stack, "restarted"), within=20, what="reminder armed")
     stack.pair.app.kill()
     stack.restart_app()
-
-    async def fired() -> bool:
-        return await due_events(stack, rid) == 1
-
-    await eventually(fired, within=30, what="reminder after the app restarted")
+    await past(stack, fire_at(task))
+    await fired_once(stack, task, "reminder after the app restarted")

@@ -51,3 +51,10 @@ def test_local_development_runs_without_tokens(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("APP_API_TOKEN", raising=False)
     monkeypatch.setenv("TICKLER_ENV", "local")
     assert Settings().app_api_token is None
+
+
+def test_production_refuses_a_dev_clock(production_env, tmp_path) -> None:
+    production_env.setenv("APP_API_TOKEN", "from-the-chart-secret")
+    production_env.setenv("TICKLER_DEV_CLOCK_FILE", str(tmp_path / "clock"))
+    with pytest.raises(ValidationError, match="TICKLER_DEV_CLOCK_FILE"):
+        Settings()
