@@ -209,14 +209,15 @@ def serve(name: str, target: str, env: dict[str, str]) -> tuple[Proc, str]:
 
 
 def profiled(args: argparse.Namespace, proc: Proc, label: str) -> subprocess.Popen | None:
-    """py-spy samples the server process during a measured run (only with --profile)."""
+    """py-spy samples the server process during a measured run (only with --profile), as
+    collapsed stacks for `python -m bench.top_frames`."""
     if not args.profile:
         return None
     py_spy = Path(sys.executable).parent / "py-spy"
-    out = OUT / f"profile-{label}.svg"
+    out = OUT / f"profile-{label}.txt"
     return subprocess.Popen(
         [str(py_spy), "record", "-p", str(proc.popen.pid), "-o", str(out), "-r", "200",
-         "-d", str(int(args.duration)), "--nonblocking"],
+         "-d", str(int(args.duration)), "--nonblocking", "--format", "raw"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -293,7 +294,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client", choices=sorted(LOADERS), default="wrk")
     parser.add_argument("--explain", action="store_true", help="print the query's plan")
-    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs in out/")
+    parser.add_argument("--profile", action="store_true", help="py-spy collapsed stacks in out/")
     args = parser.parse_args()
     if args.client == "wrk" and shutil.which("wrk") is None:
         raise SystemExit("wrk not found: `apt-get install -y wrk`, or pass --client aiohttp")
@@ -375,8 +376,9 @@ def report(args: argparse.Namespace, setup: Setup, load: float, r: dict[str, Mea
             "one server at a time",
             f"- Data: `{READER}` has 10,000 tasks (20 other users × 1,000); tag "
             f"`{setup.tag}` is on {setup.tagged} of them; a page is {setup.query.items} tasks. "
-            f"(a) runs {setup.query.statements} SQL statements per request inside a "
-            "transaction; (c) runs only the task query. (b) writes as another user.",
+            f"(a) runs {setup.query.statements} SQL statements per request, outside a "
+            "transaction (a reading unit of work); (c) runs only the task query. "
+            "(b) writes as another user.",
             "- CPU columns: CPU time the server process and the whole PostgreSQL server used "
             "during the measured run, per request (less sensitive to other load than req/s).",
             "",

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from domain.recurrence import Rule, parse_rule, summarize
 from domain.tasks import Priority
 from domain.zones import load_zone, to_utc
-from service.schemas import RecurrenceOut, ReminderOut, TaskPublic
+from service.schemas import TaskPage, TaskPublic
 
 
 def zone(name: str, field: str = "timezone") -> ZoneInfo:
@@ -60,35 +60,48 @@ def _summary(rule: Rule) -> str:
 
 
 def to_public(row: dict[str, Any]) -> TaskPublic:
-    tz = zone(row["timezone"])
+    return TaskPublic.model_validate(public_fields(row))
+
+
+def to_page(rows: list[dict[str, Any]], next_cursor: str | None) -> TaskPage:
+    """A page validated in one call: pydantic-core builds the 50 tasks and their reminders
+    itself, instead of one Python-level constructor call per model (a quarter of the list
+    request's CPU went there)."""
+    return TaskPage.model_validate(
+        {"items": [public_fields(r) for r in rows], "next_cursor": next_cursor}
+    )
+
+
+def public_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row in the public task shape, as plain values for TaskPublic to validate."""
     recurrence = None
     if row["series_id"] is not None:
         rule = rule_of(row)
-        recurrence = RecurrenceOut(
-            rrule=rule.rrule, mode=rule.mode, catch_up=rule.catch_up, summary=_summary(rule)
-        )
-    reminders = []
-    for item in row["reminders"]:
-        rid, before, at, fire_at, state = item
-        reminders.append(
-            ReminderOut(id=rid, before_minutes=before, at=at, fire_at=fire_at, state=state)
-        )
+        recurrence = {
+            "rrule": rule.rrule,
+            "mode": rule.mode,
+            "catch_up": rule.catch_up,
+            "summary": _summary(rule),
+        }
     due = row["due_at"]
-    return TaskPublic(
-        id=row["id"],
-        title=row["title"],
-        description=row["description"],
-        priority=Priority.from_rank(row["priority"]),
-        tags=list(row["tags"]),
-        status=row["status"],
-        due_at=due.astimezone(tz) if due is not None else None,
-        timezone=row["timezone"],
-        recurrence=recurrence,
-        series_id=row["series_id"],
-        occurrence_index=row["occurrence_index"],
-        reminders=reminders,
-        completed_at=row["completed_at"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-    )
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "description": row["description"],
+        "priority": Priority.from_rank(row["priority"]),
+        "tags": row["tags"],
+        "status": row["status"],
+        "due_at": due.astimezone(zone(row["timezone"])) if due is not None else None,
+        "timezone": row["timezone"],
+        "recurrence": recurrence,
+        "series_id": row["series_id"],
+        "occurrence_index": row["occurrence_index"],
+        "reminders": [
+            {"id": rid, "before_minutes": before, "at": at, "fire_at": fire_at, "state": state}
+            for rid, before, at, fire_at, state in row["reminders"]
+        ],
+        "completed_at": row["completed_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+    }

@@ -39,7 +39,7 @@ from service.schemas import (
     TaskSort,
     TaskUpdate,
 )
-from service.task_views import as_utc, local_wall_clock, rule_of, to_public, zone
+from service.task_views import as_utc, local_wall_clock, rule_of, to_page, to_public, zone
 from service.unit_of_work import UnitOfWork
 
 
@@ -109,7 +109,7 @@ async def list_tasks(uow: UnitOfWork, user_id: str, query: TaskQuery) -> TaskPag
         q=query.q,
         now=uow.clock.now(),
     )
-    async with uow:
+    async with uow.reading():
         after = _decode_cursor(query.cursor, sort, uow.tasks.decode_key) if query.cursor else None
         if query.tag:
             names = {t.strip().lower() for t in query.tag}
@@ -121,7 +121,7 @@ async def list_tasks(uow: UnitOfWork, user_id: str, query: TaskQuery) -> TaskPag
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = _encode_cursor(sort, uow.tasks.sort_key(rows[-1], sort.value)) if more else None
-    return TaskPage(items=[to_public(r) for r in rows], next_cursor=cursor)
+    return to_page(rows, cursor)
 
 
 async def update_task(

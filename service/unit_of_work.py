@@ -293,6 +293,11 @@ class UnitOfWork(Protocol):
     ) -> None:
         """Roll back whatever was not committed, and end."""
 
+    def reading(self) -> Self:
+        """This unit of work only reads: no transaction, so no BEGIN and no ROLLBACK round
+        trip, and each statement reads its own snapshot. Use it as `async with uow.reading()`
+        where the reads need not agree with each other."""
+
     def now(self) -> datetime:
         """One instant per unit of work: every timestamp it writes agrees."""
 

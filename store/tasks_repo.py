@@ -120,11 +120,15 @@ def sort_key(row: dict[str, Any], sort_name: str) -> list[Any]:
     return [_jsonable(row[f"k{i}"]) for i in range(len(SORTS[sort_name].columns))]
 
 
-def _decoded(row: Any) -> dict[str, Any]:
-    """Reminders arrive as JSON arrays: [id, before_minutes, at, fire_at, state]."""
-    out = dict(row)
-    out["reminders"] = [json.loads(r) if isinstance(r, str) else r for r in out["reminders"]]
-    return out
+def _decoded(result: Any) -> list[dict[str, Any]]:
+    """The rows of `result` as dicts; reminders arrive as JSON arrays: [id, before_minutes,
+    at, fire_at, state]. Zipping the keys with plain rows costs a third of going through
+    SQLAlchemy's row mappings, which a 50-task page felt."""
+    keys = list(result.keys())
+    rows = [dict(zip(keys, row, strict=True)) for row in result]
+    for out in rows:
+        out["reminders"] = [json.loads(r) if isinstance(r, str) else r for r in out["reminders"]]
+    return rows
 
 
 def _jsonable(value: Any) -> Any:
@@ -197,7 +201,7 @@ class SqlTasks:
             f"ORDER BY {page_order}"
         )
         params["limit"] = limit
-        return [_decoded(r) for r in (await self._conn.execute(text(sql), params)).mappings()]
+        return _decoded(await self._conn.execute(text(sql), params))
 
     async def get_rows(
         self, user_id: str, ids: Sequence[uuid.UUID], *, lock: bool = False
@@ -205,10 +209,8 @@ class SqlTasks:
         sql = f"SELECT {TASK_COLUMNS} {FROM_TASKS} WHERE t.user_id = :user_id AND t.id = ANY(:ids)"
         if lock:
             sql += " FOR UPDATE OF t"
-        rows = (
-            await self._conn.execute(text(sql), {"user_id": user_id, "ids": list(ids)})
-        ).mappings()
-        by_id = {r["id"]: _decoded(r) for r in rows}
+        result = await self._conn.execute(text(sql), {"user_id": user_id, "ids": list(ids)})
+        by_id = {r["id"]: r for r in _decoded(result)}
         return [by_id[i] for i in ids if i in by_id]
 
     async def get_row(

@@ -41,9 +41,18 @@ class SqlUnitOfWork:
         self.clock = clock
         self._on_commit = on_commit
         self.events: list[Event] = []
+        self._read_only = False
+
+    def reading(self) -> SqlUnitOfWork:
+        self._read_only = True
+        return self
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self.conn: AsyncConnection = await self._engine.connect()
+        if self._read_only:
+            # the driver's autocommit: statements run outside any transaction (SQLAlchemy
+            # restores the pool's isolation level when the connection goes back)
+            await self.conn.execution_options(isolation_level="AUTOCOMMIT")
         self.tasks = SqlTasks(self.conn)
         self.idempotency = SqlIdempotency(self.conn)
         self.inbox = outbox.SqlInbox(self.conn)
@@ -70,6 +79,7 @@ class SqlUnitOfWork:
             if self.conn.in_transaction():
                 await self.conn.rollback()
         finally:
+            self._read_only = False
             await self.conn.close()
 
     def now(self) -> datetime:
@@ -82,6 +92,8 @@ class SqlUnitOfWork:
         self.events.append(event)
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a reading unit of work has nothing to commit")
         if self.events:
             await self.conn.execute(
                 # an event id already there is an idempotent step's re-run: keep the first

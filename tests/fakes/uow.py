@@ -752,6 +752,11 @@ class FakeUnitOfWork:
         self.housekeeping = FakeHousekeeping(self)
         self._now: datetime | None = None
         self._committed: Tables | None = None
+        self._read_only = False
+
+    def reading(self) -> Self:
+        self._read_only = True
+        return self
 
     async def __aenter__(self) -> Self:
         if self._committed is not None:
@@ -771,6 +776,7 @@ class FakeUnitOfWork:
         self.tables.__dict__.update(self._committed.__dict__)
         self._committed = None
         self.events = []
+        self._read_only = False
 
     def now(self) -> datetime:
         if self._now is None:
@@ -781,6 +787,8 @@ class FakeUnitOfWork:
         self.events.append(event)
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise AssertionError("a reading unit of work has nothing to commit")
         # an event id already in the outbox is an idempotent step's re-run: keep the first
         seen = {e.event_id for e in self.tables.published}
         self.tables.published.extend(e for e in self.events if e.event_id not in seen)
