@@ -54,6 +54,6 @@ async def record(uow: UnitOfWork, event: Event) -> bool:
 
 async def list_entries(uow: UnitOfWork, user_id: str, query: AuditQuery) -> AuditPage:
     """The caller's trail, newest first, optionally for one task."""
-    async with uow:
+    async with uow.reading():
         rows = await uow.audit.newest(user_id, task_id=query.task_id, limit=query.limit)
     return AuditPage(items=[AuditRecord.model_validate(dict(row)) for row in rows])

@@ -92,7 +92,7 @@ async def before_saga(uow: UnitOfWork, request: CloseRequest, key: str | None) -
     """Before the saga runs: a replayed key's result, or the result of an occurrence that
     is already closed this way; None when the saga has work to do. NotFound and Conflict
     surface here, before any workflow starts."""
-    async with uow:
+    async with uow.reading():
         op = operation(request.status.value, request.task_id)
         if replay := await recall(uow, request.user_id, key, op, Completion):
             return replay

@@ -108,7 +108,7 @@ async def keep(uow: UnitOfWork, arrived: Arrival) -> int:
 async def list_dead_letters(uow: UnitOfWork, query: DeadLetterQuery) -> DeadLetterPage:
     """Newest first; `next_cursor` fetches the page after this one."""
     after = decode_cursor(query.cursor) if query.cursor else None
-    async with uow:
+    async with uow.reading():
         rows = await uow.dead_letters.page(
             state=query.state.value if query.state else None,
             topic=query.topic,
@@ -122,7 +122,7 @@ async def list_dead_letters(uow: UnitOfWork, query: DeadLetterQuery) -> DeadLett
 
 
 async def get_dead_letter(uow: UnitOfWork, dead_letter_id: uuid.UUID) -> DeadLetterPublic:
-    async with uow:
+    async with uow.reading():
         row = await uow.dead_letters.get(dead_letter_id)
     if row is None:
         raise NotFound(f"dead letter {dead_letter_id} does not exist")

@@ -89,7 +89,7 @@ async def list_notifications(
     uow: UnitOfWork, user_id: str, query: NotificationQuery
 ) -> NotificationPage:
     """Newest first."""
-    async with uow:
+    async with uow.reading():
         rows = await uow.notifications.newest(user_id, unread=query.unread, limit=query.limit)
     return NotificationPage(items=[NotificationPublic.model_validate(dict(r)) for r in rows])
 

@@ -88,7 +88,7 @@ async def list_upcoming_reminders(
     uow: UnitOfWork, user_id: str, *, within: timedelta | None = None, limit: int = 50
 ) -> list[UpcomingReminder]:
     """Pending reminders of open tasks, soonest first."""
-    async with uow:
+    async with uow.reading():
         until = uow.now() + within if within is not None else None
         rows = await uow.reminders.upcoming(user_id, until=until, limit=limit)
         return [
@@ -112,7 +112,7 @@ async def explain_reminder(
     uow: UnitOfWork, user_id: str, reminder_id: uuid.UUID
 ) -> ReminderExplanationOut:
     """Anchor, offset, zone, UTC and local fire time, state, and a sentence saying why."""
-    async with uow:
+    async with uow.reading():
         row = await _reminder(uow, user_id, reminder_id)
     status = row["status"]
     state = row["state"] if status == "open" else f"{row['state']} (task {status})"
@@ -154,7 +154,7 @@ async def pending(
 ) -> list[PendingReminder]:
     """Pending reminders that can still fire (their task is open): all of the user's, or
     those of `task_ids`."""
-    async with uow:
+    async with uow.reading():
         rows = await uow.reminders.pending(user_id, task_ids)
         return [
             PendingReminder(reminder_id=r["id"], task_id=r["task_id"], fire_at=r["fire_at"])
@@ -165,7 +165,7 @@ async def pending(
 async def users_with_pending(uow: UnitOfWork, *, after: str = "", limit: int = 1000) -> list[str]:
     """The users with a reminder that can still fire, in id order after `after`: one page
     of the periodic reminder reconcile (actors.reconcile)."""
-    async with uow:
+    async with uow.reading():
         return await uow.reminders.users_with_pending(after=after, limit=limit)
 
 

@@ -41,7 +41,7 @@ class SeriesDefinition(BaseModel):
 
 
 async def definition(uow: UnitOfWork, series_id: uuid.UUID) -> SeriesDefinition:
-    async with uow:
+    async with uow.reading():
         row = await uow.series.definition(series_id)
     if row is None:
         raise NotFound(f"series {series_id} not found")

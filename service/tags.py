@@ -13,7 +13,7 @@ from service.unit_of_work import UnitOfWork
 
 
 async def list_tags(uow: UnitOfWork, user_id: str) -> list[TagCount]:
-    async with uow:
+    async with uow.reading():
         rows = await uow.tags.counts(user_id)
         return [TagCount(name=r["name"], count=r["count"]) for r in rows]
 

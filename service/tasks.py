@@ -91,7 +91,7 @@ async def create_task(
 
 
 async def get_task(uow: UnitOfWork, user_id: str, task_id: uuid.UUID) -> TaskPublic:
-    async with uow:
+    async with uow.reading():
         return await _view(uow, user_id, task_id)
 
 
@@ -241,7 +241,7 @@ async def delete_task(
 async def preview_occurrences(
     uow: UnitOfWork, user_id: str, task_id: uuid.UUID, count: int
 ) -> OccurrencePreview:
-    async with uow:
+    async with uow.reading():
         row = await uow.tasks.get_row(user_id, task_id)
     if row is None:
         raise NotFound(f"task {task_id} not found")

@@ -64,7 +64,7 @@ async def set_webhook(
 
 
 async def get_webhook(uow: UnitOfWork, user_id: str) -> WebhookPublic:
-    async with uow:
+    async with uow.reading():
         row = await uow.webhooks.get(user_id)
     if row is None:
         raise NotFound("no webhook is configured")
