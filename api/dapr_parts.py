@@ -24,6 +24,7 @@ from api.settings import Settings
 from domain.clock import Clock
 from domain.tasks import Status
 from store.uow import SqlUnitOfWork
+from workflows.run_reconcile import SagaRunReconciler
 from workflows.sagas import Sagas
 
 
@@ -35,6 +36,7 @@ class DaprParts:
         self.sagas: Sagas | None = None
         self.proxies: KeepAliveProxyFactory | None = None
         self.reconciler: ReminderReconciler | None = None
+        self.run_reconciler: SagaRunReconciler | None = None
 
     async def start(self, uow_factory: Callable[[], SqlUnitOfWork]) -> Sagas:
         # the SDK's HTTP clients wait for the sidecar when built: build them off the loop
@@ -69,9 +71,19 @@ class DaprParts:
             concurrency=self.settings.reminder_reconcile_concurrency,
         )
         self.reconciler.start()
+        self.run_reconciler = SagaRunReconciler(
+            sagas,
+            uow_factory,
+            self.clock,
+            interval=timedelta(seconds=self.settings.saga_run_reconcile_interval_s),
+            quiet_for=timedelta(seconds=self.settings.saga_run_quiet_s),
+        )
+        self.run_reconciler.start()
         return sagas
 
     async def stop(self) -> None:
+        if self.run_reconciler is not None:
+            await self.run_reconciler.stop()
         if self.reconciler is not None:
             await self.reconciler.stop()
         if self.sagas is not None:

@@ -21,6 +21,7 @@ from api.routes import (
     health,
     notifications,
     operations,
+    saga_runs,
     stream,
     tags,
     tasks,
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(tags.router)
     app.include_router(operations.router)
     app.include_router(dead_letters.router)
+    app.include_router(saga_runs.router)
     app.include_router(notifications.router)
     app.include_router(audit.router)
     app.include_router(webhooks.router)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     reminder_reconcile_interval_s: float = Field(300.0, gt=0)
     reminder_reconcile_concurrency: int = Field(32, gt=0)
     reminder_retry_delay_s: float = Field(5.0, gt=0)
+    # how often each replica settles the saga runs (the dashboard's read model) that have
+    # been live and quiet for saga_run_quiet_s, from the workflow runtime's state
+    # (workflows.run_reconcile)
+    saga_run_reconcile_interval_s: float = Field(30.0, gt=0)
+    saga_run_quiet_s: float = Field(60.0, gt=0)
     # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
     # alone: no actors, workflows or pub/sub, and completion runs in-process.
     dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")

@@ -50,6 +50,12 @@ def operation_task(operation: str) -> uuid.UUID | None:
     return task_id if operation_id(task_id, attempt) == operation else None
 
 
+def operation_attempt(operation: str) -> int:
+    """The attempt number an operation id names (1 for one that names none)."""
+    match = _OPERATION.fullmatch(operation)
+    return int(match["attempt"] or 1) if match is not None else 1
+
+
 class Pending(BaseModel):
     """The saga is still running; poll `/v1/operations/{operation_id}`."""
 

@@ -12,8 +12,6 @@ operators (a `roles` claim with "operator") may read or settle them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from datetime import datetime
@@ -24,6 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from domain.events import DEAD_LETTERS, Event, parse_event
+from service import keyset
 from service.unit_of_work import Row, UnitOfWork
 
 NO_REASON = "none given: daprd dead-letters an event without a reason; its log has the failure"
@@ -191,18 +190,12 @@ def tickler_event(envelope: dict[str, Any]) -> Event | None:
 
 
 def encode_cursor(first_seen: datetime, dead_letter_id: uuid.UUID) -> str:
-    raw = json.dumps([first_seen.isoformat(), str(dead_letter_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return keyset.encode_cursor(first_seen, str(dead_letter_id))
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    moment, key = keyset.decode_cursor(cursor)
     try:
-        seen, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(seen)
-        if moment.tzinfo is None:
-            raise ValueError("cursor time has no offset")
-        return moment, uuid.UUID(last_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise ValidationFailed(
-            FieldError("cursor", "invalid cursor; pass next_cursor back as given")
-        ) from exc
+        return moment, uuid.UUID(key)
+    except ValueError as exc:
+        raise ValidationFailed(FieldError("cursor", keyset.BAD_CURSOR)) from exc

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self
 
 from domain.clock import Clock
 from domain.events import Event
+from domain.saga_runs import RunFilter
 from domain.tasks import TaskFilter
 
 Row = Mapping[str, Any]
@@ -205,6 +206,57 @@ class DeadLetters(Protocol):
         """Mark it redriven or discarded, by whom and when; the row as it is now."""
 
 
+class SagaRuns(Protocol):
+    """The operators' read model of the saga (store.saga_runs_repo)."""
+
+    async def started(
+        self,
+        *,
+        instance_id: str,
+        kind: str,
+        user_id: str,
+        task_id: uuid.UUID,
+        attempt: int,
+        retry_of: str | None,
+        status: str,
+        step: str | None,
+        now: datetime,
+    ) -> None:
+        """Create the run, or move a live one on; a finished run stays as it is."""
+
+    async def finished(
+        self,
+        instance_id: str,
+        *,
+        status: str,
+        now: datetime,
+        next_task_id: uuid.UUID | None = None,
+        failure_message: str | None = None,
+        failure_step: str | None = None,
+    ) -> bool:
+        """End a live run; False when it had already ended or is unknown."""
+
+    async def touched(self, instance_id: str, *, status: str, now: datetime) -> None:
+        """A live run seen live again (perhaps suspended)."""
+
+    async def stale(self, *, before: datetime, limit: int) -> list[str]:
+        """Live runs not heard from since `before`, oldest first."""
+
+    async def get(self, instance_id: str) -> Row | None:
+        """One run by its instance id."""
+
+    async def lineage(self, task_id: uuid.UUID) -> list[Row]:
+        """Every attempt at closing the occurrence, first to last."""
+
+    async def page(
+        self, where: RunFilter, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Row]:
+        """Newest first (by start, then instance id), after the keyset `after`."""
+
+    async def counts(self, where: RunFilter) -> dict[str, int]:
+        """Runs per status under every filter but the status one."""
+
+
 class Housekeeping(Protocol):
     async def prune(self, table: str, *, older_than: timedelta, limit: int) -> int:
         """Delete at most `limit` of `table`'s rows that have outlived `older_than`; how many."""
@@ -280,6 +332,7 @@ class UnitOfWork(Protocol):
     reminders: Reminders
     series: SeriesStore
     dead_letters: DeadLetters
+    saga_runs: SagaRuns
     housekeeping: Housekeeping
 
     async def __aenter__(self) -> Self:

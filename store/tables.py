@@ -294,3 +294,41 @@ class DeadLetter(SQLModel, table=True):
     state: str = Field(default="kept", sa_column=Column(Text, nullable=False))
     settled_by: str | None = Field(default=None, sa_column=Column(Text))
     settled_at: datetime | None = _ts()
+
+
+class SagaRun(SQLModel, table=True):
+    """One attempt of the complete_occurrence saga, for the operators' dashboard: written by
+    the code that starts it and by its activities, in their own transactions, and reconciled
+    against the runtime (workflows/run_reconcile.py). Operator data: its routes admit
+    operators only; `user_id` is there to filter by, not to scope."""
+
+    __tablename__ = "saga_runs"
+    __table_args__ = (
+        Index("ix_saga_runs_started", "started_at", "instance_id"),
+        Index("ix_saga_runs_status_started", "status", "started_at", "instance_id"),
+        Index("ix_saga_runs_user_started", "user_id", "started_at", "instance_id"),
+        Index("ix_saga_runs_task", "task_id"),
+        Index("ix_saga_runs_series", "series_id"),
+        # the reconcile's scan: live runs not heard from for a while
+        Index(
+            "ix_saga_runs_live_updated",
+            "updated_at",
+            postgresql_where=text("status IN ('pending', 'running', 'suspended')"),
+        ),
+    )
+
+    instance_id: str = Field(sa_column=Column(Text, primary_key=True))
+    kind: str = Field(sa_column=Column(Text, nullable=False))
+    user_id: str = Field(sa_column=Column(Text, nullable=False))
+    task_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False))
+    series_id: uuid.UUID | None = Field(default=None, sa_column=Column(UUID(as_uuid=True)))
+    status: str = Field(sa_column=Column(Text, nullable=False))
+    attempt: int = Field(default=1, nullable=False)
+    retry_of: str | None = Field(default=None, sa_column=Column(Text))
+    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = _ts()
+    step: str | None = Field(default=None, sa_column=Column(Text))
+    failure_message: str | None = Field(default=None, sa_column=Column(Text))
+    failure_step: str | None = Field(default=None, sa_column=Column(Text))
+    next_task_id: uuid.UUID | None = Field(default=None, sa_column=Column(UUID(as_uuid=True)))

@@ -23,6 +23,7 @@ from store.housekeeping_repo import SqlHousekeeping
 from store.idempotency_repo import SqlIdempotency
 from store.notifications_repo import SqlNotifications
 from store.reminders_repo import SqlReminders
+from store.saga_runs_repo import SqlSagaRuns
 from store.series_repo import SqlSeries
 from store.tables import OutboxEvent
 from store.tags_repo import SqlTags
@@ -64,6 +65,7 @@ class SqlUnitOfWork:
         self.reminders = SqlReminders(self.conn)
         self.series = SqlSeries(self.conn)
         self.dead_letters = SqlDeadLetters(self.conn)
+        self.saga_runs = SqlSagaRuns(self.conn)
         self.housekeeping = SqlHousekeeping(self.conn)
         self.events = []
         self._now: datetime | None = None

@@ -18,7 +18,9 @@ from dapr.ext.workflow import WorkflowActivityContext
 
 from actors.clients import series_actor
 from domain.errors import Conflict, NotFound
+from domain.saga_runs import Step
 from service import occurrences as rules
+from service import saga_runs as runs
 from store.uow import SqlUnitOfWork
 from workflows import complete_occurrence as wf
 
@@ -39,20 +41,25 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
         future = asyncio.run_coroutine_threadsafe(coro, deps.loop)
         return await asyncio.wait_for(asyncio.wrap_future(future), ACTIVITY_TIMEOUT)
 
-    async def advance(request: rules.CloseRequest) -> rules.Advanced:
-        """Close (one transaction), ask the series actor, record the next (another)."""
+    async def advance(request: rules.CloseRequest, instance: str) -> rules.Advanced:
+        """Close (one transaction), ask the series actor, record the next (another). The
+        run's read model moves in the same transactions (service.saga_runs)."""
         try:
             async with deps.uow_factory() as uow:
+                await runs.stepping(uow, request, instance, Step.ADVANCE)
                 closed, row = await rules.close(uow, request)
                 if closed.done:
                     result = await rules.completion(
                         uow, request.user_id, request.task_id, closed.next_id
                     )
+                    await runs.completed(uow, instance, closed.next_id)
                 await uow.commit()
-        except NotFound as refused:
-            return rules.Advanced(refused="not_found", reason=str(refused))
-        except Conflict as refused:
-            return rules.Advanced(refused="conflict", reason=str(refused))
+        except (NotFound, Conflict) as refused:
+            async with deps.uow_factory() as uow:  # the saga completes, refusing
+                await runs.completed(uow, instance, None)
+                await uow.commit()
+            kind = "not_found" if isinstance(refused, NotFound) else "conflict"
+            return rules.Advanced(refused=kind, reason=str(refused))
         if closed.done:
             return rules.Advanced(completion=result)
         raw = await series_actor(deps.proxies, str(closed.series_id)).NextAfter(
@@ -61,19 +68,23 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
         answer = rules.NextAnswer.model_validate(raw)
         async with deps.uow_factory() as uow:
             result = await rules.record_next(uow, closed, row, answer)
+            await runs.completed(uow, instance, result.next.id if result.next else None)
             await uow.commit()
         return rules.Advanced(completion=result)
 
     async def advance_occurrence(ctx: WorkflowActivityContext, request: dict) -> dict:
-        advanced = await on_app_loop(advance(rules.CloseRequest.model_validate(request)))
+        close = rules.CloseRequest.model_validate(request)
+        advanced = await on_app_loop(advance(close, ctx.workflow_id))
         return advanced.model_dump(mode="json")
 
-    async def reopen(undo: rules.ReopenRequest) -> None:
+    async def reopen(undo: rules.ReopenRequest, instance: str) -> None:
         async with deps.uow_factory() as uow:
             await rules.reopen(uow, undo)
+            await runs.failed(uow, instance, Step.ADVANCE, undo.reason)
             await uow.commit()
 
     async def reopen_occurrence(ctx: WorkflowActivityContext, data: dict) -> None:
-        await on_app_loop(reopen(rules.ReopenRequest.model_validate(data)))
+        undo = rules.ReopenRequest.model_validate(data)
+        await on_app_loop(reopen(undo, ctx.workflow_id))
 
     return {wf.ADVANCE: advance_occurrence, wf.REOPEN: reopen_occurrence}

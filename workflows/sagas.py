@@ -20,6 +20,7 @@ from grpc.aio import AioRpcError
 
 from domain.errors import CompletionFailed, Conflict, NotFound
 from domain.tasks import Status
+from service import saga_runs as runs
 from service.completion import Pending, after_saga, before_saga, operation_id
 from service.occurrences import Advanced, CloseRequest
 from service.schemas import Completion
@@ -120,10 +121,16 @@ class Sagas:
                     await self.client.schedule_new_workflow(
                         wf.NAME, input=payload, instance_id=instance
                     )
-                    return instance
                 except AioRpcError as exc:
                     if exc.code() != StatusCode.ALREADY_EXISTS:
                         raise
+                else:
+                    # after the schedule: a run is never listed that the runtime lacks (a
+                    # crash in between leaves it to the first step to write)
+                    async with self.uow_factory() as uow:
+                        await runs.scheduled(uow, request, attempt)
+                        await uow.commit()
+                    return instance
                 state = await self.client.get_workflow_state(instance, fetch_payloads=False)
             if state is None or state.runtime_status not in GAVE_UP:
                 log.debug("joining saga %s", instance)
@@ -146,6 +153,16 @@ class Sagas:
                 f"the task was {advanced.completion.task.status} by a concurrent request"
             )
         return advanced.completion
+
+    async def runtime_status(self, instance: str) -> tuple[str, str | None] | None:
+        """The runtime's status name and failure message for `instance`; None if it has
+        none (service.saga_runs.reconcile)."""
+        async with sidecar_call("reading a saga's state"):
+            state = await self.client.get_workflow_state(instance, fetch_payloads=False)
+        if state is None:
+            return None
+        detail = getattr(state, "failure_details", None)
+        return state.runtime_status.name, getattr(detail, "message", None)
 
     async def operation(self, instance: str) -> dict:
         async with sidecar_call("reading the operation"):

@@ -20,6 +20,7 @@ from typing import Any, Self
 
 from domain.clock import Clock
 from domain.events import Event
+from domain.saga_runs import FINISHED, LIVE, RunFilter, SagaStatus
 from domain.tasks import TaskFilter
 from store import tasks_repo
 
@@ -44,6 +45,7 @@ class Tables:
     reminders: dict[uuid.UUID, Row] = field(default_factory=dict)
     series: dict[uuid.UUID, Row] = field(default_factory=dict)
     dead_letters: dict[uuid.UUID, Row] = field(default_factory=dict)
+    saga_runs: dict[str, Row] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], Row] = field(default_factory=dict)  # (user_id, key)
     # housekeeping: per table, the time each row became prunable (published, processed, ...)
     aged: dict[str, list[datetime]] = field(default_factory=dict)
@@ -411,6 +413,124 @@ class FakeDeadLetters(_Repository):
         return dict(row)
 
 
+class FakeSagaRuns(_Repository):
+    """The rules of store.saga_runs_repo: a finished run never moves again."""
+
+    async def started(
+        self,
+        *,
+        instance_id: str,
+        kind: str,
+        user_id: str,
+        task_id: uuid.UUID,
+        attempt: int,
+        retry_of: str | None,
+        status: str,
+        step: str | None,
+        now: datetime,
+    ) -> None:
+        row = self._t.saga_runs.get(instance_id)
+        if row is None:
+            task = self._t.tasks.get(task_id)
+            mine = task is not None and task["user_id"] == user_id
+            self._t.saga_runs[instance_id] = {
+                "instance_id": instance_id,
+                "kind": kind,
+                "user_id": user_id,
+                "task_id": task_id,
+                "series_id": task.get("series_id") if mine else None,
+                "status": status,
+                "attempt": attempt,
+                "retry_of": retry_of,
+                "started_at": now,
+                "updated_at": now,
+                "finished_at": None,
+                "step": step,
+                "failure_message": None,
+                "failure_step": None,
+                "next_task_id": None,
+            }
+        elif row["status"] not in FINISHED:
+            if row["status"] == SagaStatus.PENDING or status != SagaStatus.PENDING:
+                row["status"] = status
+            row.update(step=step or row["step"], updated_at=now)
+
+    async def finished(
+        self,
+        instance_id: str,
+        *,
+        status: str,
+        now: datetime,
+        next_task_id: uuid.UUID | None = None,
+        failure_message: str | None = None,
+        failure_step: str | None = None,
+    ) -> bool:
+        row = self._t.saga_runs.get(instance_id)
+        if row is None or row["status"] in FINISHED:
+            return False
+        row.update(
+            status=status,
+            updated_at=now,
+            finished_at=now,
+            step=None,
+            next_task_id=next_task_id or row["next_task_id"],
+            failure_message=failure_message,
+            failure_step=failure_step,
+        )
+        return True
+
+    async def touched(self, instance_id: str, *, status: str, now: datetime) -> None:
+        row = self._t.saga_runs.get(instance_id)
+        if row is not None and row["status"] in LIVE:
+            row.update(status=status, updated_at=now)
+
+    async def stale(self, *, before: datetime, limit: int) -> list[str]:
+        rows = [r for r in self._t.saga_runs.values() if r["status"] in LIVE]
+        rows = sorted((r for r in rows if r["updated_at"] < before), key=lambda r: r["updated_at"])
+        return [r["instance_id"] for r in rows[:limit]]
+
+    async def get(self, instance_id: str) -> Row | None:
+        row = self._t.saga_runs.get(instance_id)
+        return None if row is None else dict(row)
+
+    async def lineage(self, task_id: uuid.UUID) -> list[Row]:
+        rows = [dict(r) for r in self._t.saga_runs.values() if r["task_id"] == task_id]
+        return sorted(rows, key=lambda r: r["attempt"])
+
+    def _matching(self, where: RunFilter, *, with_status: bool = True) -> list[Row]:
+        def keep(r: Row) -> bool:
+            return (
+                (not with_status or not where.statuses or r["status"] in where.statuses)
+                and all(
+                    getattr(where, c) is None or r[c] == getattr(where, c)
+                    for c in ("kind", "user_id", "task_id", "series_id")
+                )
+                and (where.started_after is None or r["started_at"] >= where.started_after)
+                and (where.started_before is None or r["started_at"] < where.started_before)
+                and (
+                    not where.failure
+                    or where.failure.lower() in (r["failure_message"] or "\0").lower()
+                )
+            )
+
+        return [dict(r) for r in self._t.saga_runs.values() if keep(r)]
+
+    async def page(
+        self, where: RunFilter, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Row]:
+        rows = self._matching(where)
+        if after is not None:
+            rows = [r for r in rows if (r["started_at"], r["instance_id"]) < after]
+        rows.sort(key=lambda r: (r["started_at"], r["instance_id"]), reverse=True)
+        return rows[:limit]
+
+    async def counts(self, where: RunFilter) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self._matching(where, with_status=False):
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        return counts
+
+
 class FakeHousekeeping(_Repository):
     def __init__(self, uow: FakeUnitOfWork) -> None:
         super().__init__(uow)
@@ -749,6 +869,7 @@ class FakeUnitOfWork:
         self.reminders = FakeReminders(self)
         self.series = FakeSeries(self)
         self.dead_letters = FakeDeadLetters(self)
+        self.saga_runs = FakeSagaRuns(self)
         self.housekeeping = FakeHousekeeping(self)
         self._now: datetime | None = None
         self._committed: Tables | None = None

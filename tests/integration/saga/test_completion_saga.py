@@ -11,8 +11,9 @@ import asyncpg
 import httpx
 from dapr.ext.workflow.aio import DaprWorkflowClient
 
+from api.auth import OPERATOR, issue_token
 from devstack.processes import eventually
-from devstack.stack import Stack
+from devstack.stack import SECRET, Stack
 from store.database import plain_url
 from tests.integration.stack_fixture import stack_fixture
 
@@ -211,6 +212,8 @@ async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
         async with stack.client("someone-else") as other:
             theirs = await other.get(f"/v1/operations/complete-{task['id']}-2")
             assert theirs.status_code == 404, theirs.text
+            assert (await other.get("/v1/ops/sagas")).status_code == 403
+        await runs_show_both_attempts(stack, task, results[0].json()["next"]["id"])
     finally:
         await conn.execute("DROP TRIGGER IF EXISTS refuse_first_try ON tasks")
         await conn.close()
@@ -219,6 +222,30 @@ async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
         (0, "completed"),
         (1, "open"),
     ]
+
+
+async def runs_show_both_attempts(stack: Stack, task: dict, next_id: str) -> None:
+    """The operators' read model, written by the starter and the steps: the failed attempt
+    with its step and message, and the retry that recorded the next occurrence."""
+    token = issue_token(SECRET, "an-operator", roles=[OPERATOR])
+    async with httpx.AsyncClient(
+        base_url=stack.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as ops:
+        page = (await ops.get("/v1/ops/sagas", params={"task_id": task["id"]})).json()
+        runs = sorted(page["items"], key=lambda r: r["attempt"])
+        assert [(r["attempt"], r["status"]) for r in runs] == [(1, "failed"), (2, "completed")]
+        first, second = runs
+        assert (first["failure_step"], first["kind"]) == ("advance", "complete")
+        assert "refused by test trigger" in first["failure_message"]
+        assert second["retry_of"] == first["instance_id"] == f"complete-{task['id']}"
+        assert (second["next_task_id"], second["series_id"]) == (next_id, task["series_id"])
+        assert page["counts"]["failed"] == 1 and page["counts"]["completed"] == 1
+        failed = (
+            await ops.get("/v1/ops/sagas", params={"status": "failed", "failure": "TEST TRIGGER"})
+        ).json()
+        assert first["instance_id"] in {r["instance_id"] for r in failed["items"]}
+        detail = (await ops.get(f"/v1/ops/sagas/{second['instance_id']}")).json()
+        assert [r["attempt"] for r in detail["lineage"]] == [1, 2]
 
 
 async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stack) -> None:

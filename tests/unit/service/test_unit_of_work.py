@@ -18,6 +18,7 @@ from store import (
     notifications_repo,
     outbox,
     reminders_repo,
+    saga_runs_repo,
     series_repo,
     tags_repo,
     tasks_repo,
@@ -45,6 +46,7 @@ REPOSITORIES = {
     "tags": (ports.Tags, tags_repo.SqlTags, fakes.FakeTags),
     "reminders": (ports.Reminders, reminders_repo.SqlReminders, fakes.FakeReminders),
     "series": (ports.SeriesStore, series_repo.SqlSeries, fakes.FakeSeries),
+    "saga_runs": (ports.SagaRuns, saga_runs_repo.SqlSagaRuns, fakes.FakeSagaRuns),
     "dead_letters": (
         ports.DeadLetters,
         dead_letters_repo.SqlDeadLetters,

@@ -1,0 +1,205 @@
+"""The operators' read model of the completion saga: one run per attempt, written by the code
+that starts an attempt and by the saga's steps in their own transactions, listed and
+filtered for the dashboard, and reconciled against the workflow runtime for runs that went
+quiet (a crash between a step and its write must not leave a wrong status for long).
+
+Operator data: runs are listed across users; only operators reach these use cases.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.errors import NotFound
+from domain.saga_runs import FINISHED, RunFilter, SagaKind, SagaStatus, Step, from_runtime, kind_of
+from service.completion import operation_attempt, operation_id
+from service.keyset import decode_cursor, encode_cursor
+from service.occurrences import CloseRequest
+from service.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+
+class SagaRunQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[SagaStatus] = Field(default_factory=list, description="any of these")
+    kind: SagaKind | None = None
+    user: str | None = Field(None, min_length=1, max_length=200)
+    task_id: uuid.UUID | None = None
+    series_id: uuid.UUID | None = None
+    started_after: AwareDatetime | None = None
+    started_before: AwareDatetime | None = None
+    failure: str | None = Field(None, min_length=1, max_length=200, description="in any case")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=1000)
+
+    def where(self) -> RunFilter:
+        return RunFilter(
+            statuses=[s.value for s in self.status],
+            kind=self.kind.value if self.kind else None,
+            user_id=self.user,
+            task_id=self.task_id,
+            series_id=self.series_id,
+            started_after=self.started_after,
+            started_before=self.started_before,
+            failure=self.failure,
+        )
+
+
+class SagaRunPublic(BaseModel):
+    instance_id: str
+    kind: SagaKind
+    user_id: str
+    task_id: uuid.UUID
+    series_id: uuid.UUID | None
+    status: SagaStatus
+    attempt: int
+    retry_of: str | None = Field(description="the instance of the attempt this one retries")
+    started_at: AwareDatetime
+    updated_at: AwareDatetime
+    finished_at: AwareDatetime | None
+    step: str | None = Field(description="the step it is on, while it runs")
+    failure_message: str | None
+    failure_step: str | None
+    next_task_id: uuid.UUID | None = Field(description="the next occurrence it recorded")
+
+
+class SagaRunPage(BaseModel):
+    items: list[SagaRunPublic]
+    next_cursor: str | None
+    counts: dict[SagaStatus, int] = Field(
+        description="runs per status under the other filters, for every status"
+    )
+
+
+class SagaRunDetail(BaseModel):
+    run: SagaRunPublic
+    lineage: list[SagaRunPublic] = Field(description="every attempt at the occurrence")
+
+
+# ---- written by the saga's starter and its steps, inside their own transactions ----
+
+
+async def scheduled(uow: UnitOfWork, request: CloseRequest, attempt: int) -> None:
+    """The starter scheduled attempt `attempt` (the step may have written it first)."""
+    await _seen(uow, request, operation_id(request.task_id, attempt), SagaStatus.PENDING, None)
+
+
+async def stepping(uow: UnitOfWork, request: CloseRequest, instance_id: str, step: Step) -> None:
+    """A step runs: in the step's own transaction, so the run is running only if it did."""
+    await _seen(uow, request, instance_id, SagaStatus.RUNNING, step)
+
+
+async def completed(uow: UnitOfWork, instance_id: str, next_task_id: uuid.UUID | None) -> None:
+    await uow.saga_runs.finished(
+        instance_id, status=SagaStatus.COMPLETED, now=uow.now(), next_task_id=next_task_id
+    )
+
+
+async def failed(uow: UnitOfWork, instance_id: str, step: Step, message: str) -> None:
+    await uow.saga_runs.finished(
+        instance_id,
+        status=SagaStatus.FAILED,
+        now=uow.now(),
+        failure_message=message,
+        failure_step=step,
+    )
+
+
+async def _seen(
+    uow: UnitOfWork,
+    request: CloseRequest,
+    instance_id: str,
+    status: SagaStatus,
+    step: Step | None,
+) -> None:
+    attempt = operation_attempt(instance_id)
+    await uow.saga_runs.started(
+        instance_id=instance_id,
+        kind=kind_of(request.status),
+        user_id=request.user_id,
+        task_id=request.task_id,
+        attempt=attempt,
+        retry_of=operation_id(request.task_id, attempt - 1) if attempt > 1 else None,
+        status=status,
+        step=step,
+        now=uow.now(),
+    )
+
+
+# ---- read by the dashboard ----
+
+
+async def list_runs(uow: UnitOfWork, query: SagaRunQuery) -> SagaRunPage:
+    """Newest first; `next_cursor` fetches the page after this one."""
+    after = decode_cursor(query.cursor) if query.cursor else None
+    where = query.where()
+    async with uow.reading():
+        rows = await uow.saga_runs.page(where, after=after, limit=query.limit + 1)
+        counts = await uow.saga_runs.counts(where)
+    more = len(rows) > query.limit
+    items = [SagaRunPublic.model_validate(dict(r)) for r in rows[: query.limit]]
+    cursor = encode_cursor(items[-1].started_at, items[-1].instance_id) if more else None
+    return SagaRunPage(
+        items=items,
+        next_cursor=cursor,
+        counts={status: counts.get(status, 0) for status in SagaStatus},
+    )
+
+
+async def get_run(uow: UnitOfWork, instance_id: str) -> SagaRunDetail:
+    async with uow.reading():
+        row = await uow.saga_runs.get(instance_id)
+        if row is None:
+            raise NotFound(f"saga run {instance_id} does not exist")
+        lineage = await uow.saga_runs.lineage(row["task_id"])
+    return SagaRunDetail(
+        run=SagaRunPublic.model_validate(dict(row)),
+        lineage=[SagaRunPublic.model_validate(dict(r)) for r in lineage],
+    )
+
+
+# ---- reconciled against the runtime ----
+
+RuntimeStatus = Callable[[str], Awaitable[tuple[str, str | None] | None]]
+"""What the runtime says of an instance: its status name (the SDK's WorkflowStatus names)
+and failure message, or None when it has no such instance."""
+
+UNKNOWN_TO_RUNTIME = "the workflow runtime has no such instance (never scheduled, or purged)"
+
+
+async def reconcile(
+    uow_factory: UnitOfWorkFactory,
+    runtime_status: RuntimeStatus,
+    *,
+    quiet_for: timedelta,
+    now: datetime,
+    limit: int = 100,
+) -> int:
+    """Settle up to `limit` live runs not heard from for `quiet_for` with what the runtime
+    says of them; the number whose status changed."""
+    async with uow_factory().reading() as uow:
+        stale = await uow.saga_runs.stale(before=now - quiet_for, limit=limit)
+    changed = 0
+    for instance_id in stale:
+        seen = await runtime_status(instance_id)
+        status = SagaStatus.FAILED if seen is None else from_runtime(seen[0])
+        async with uow_factory() as uow:
+            row = await uow.saga_runs.get(instance_id)
+            if row is None or row["status"] in FINISHED:
+                continue
+            if status in FINISHED:
+                await uow.saga_runs.finished(
+                    instance_id,
+                    status=status,
+                    now=uow.now(),
+                    failure_message=UNKNOWN_TO_RUNTIME if seen is None else seen[1],
+                )
+            else:
+                await uow.saga_runs.touched(instance_id, status=status, now=uow.now())
+            await uow.commit()
+        changed += status != row["status"]
+    return changed
