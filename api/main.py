@@ -108,12 +108,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.engine = engine
         app.state.uow_factory = lambda: SqlUnitOfWork(engine, clock, on_commit=events.wake)
         app.state.completions = InProcessCompletions(app.state.uow_factory)
+        app.state.saga_control = None  # no workflow runtime without a sidecar
         housekeeping.start(app.state.uow_factory)
         try:
             async with mcp.sessions.run():  # mounted apps' lifespans never run on their own
                 # beside a Dapr sidecar: actors, the completion saga, the outbox relay
                 if dapr is not None:
                     app.state.completions = await dapr.start(app.state.uow_factory)
+                    app.state.saga_control = app.state.completions
                     await events.start(app.state.uow_factory)
                 try:
                     yield

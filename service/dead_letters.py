@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from domain.errors import Conflict, NotFound
 from domain.events import DEAD_LETTERS, Event, parse_event
 from service import keyset
 from service.unit_of_work import Row, UnitOfWork
@@ -194,8 +194,4 @@ def encode_cursor(first_seen: datetime, dead_letter_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    moment, key = keyset.decode_cursor(cursor)
-    try:
-        return moment, uuid.UUID(key)
-    except ValueError as exc:
-        raise ValidationFailed(FieldError("cursor", keyset.BAD_CURSOR)) from exc
+    return keyset.decode_uuid_cursor(cursor)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from datetime import datetime
 
 from domain.errors import FieldError, ValidationFailed
@@ -26,4 +27,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("cursor time has no offset, or its key is not a string")
         return moment, key
     except (ValueError, TypeError, binascii.Error) as exc:
+        raise ValidationFailed(FieldError("cursor", BAD_CURSOR)) from exc
+
+
+def decode_uuid_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """A cursor whose key is a UUID (a row id)."""
+    moment, key = decode_cursor(cursor)
+    try:
+        return moment, uuid.UUID(key)
+    except ValueError as exc:
         raise ValidationFailed(FieldError("cursor", BAD_CURSOR)) from exc

@@ -257,6 +257,20 @@ class SagaRuns(Protocol):
         """Runs per status under every filter but the status one."""
 
 
+class OperatorLog(Protocol):
+    """The operator audit log (store.operator_log_repo)."""
+
+    async def record(
+        self, *, operator: str, action: str, target: str, reason: str, at: datetime, outcome: str
+    ) -> uuid.UUID:
+        """Append one entry; its id."""
+
+    async def page(
+        self, *, target: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[Row]:
+        """Newest first (by time, then id), after the keyset `after`."""
+
+
 class Housekeeping(Protocol):
     async def prune(self, table: str, *, older_than: timedelta, limit: int) -> int:
         """Delete at most `limit` of `table`'s rows that have outlived `older_than`; how many."""
@@ -333,6 +347,7 @@ class UnitOfWork(Protocol):
     series: SeriesStore
     dead_letters: DeadLetters
     saga_runs: SagaRuns
+    operator_log: OperatorLog
     housekeeping: Housekeeping
 
     async def __aenter__(self) -> Self:

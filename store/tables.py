@@ -332,3 +332,19 @@ class SagaRun(SQLModel, table=True):
     failure_message: str | None = Field(default=None, sa_column=Column(Text))
     failure_step: str | None = Field(default=None, sa_column=Column(Text))
     next_task_id: uuid.UUID | None = Field(default=None, sa_column=Column(UUID(as_uuid=True)))
+
+
+class OperatorAction(SQLModel, table=True):
+    """The operator audit log: who did what to which saga run or dead letter, when and why,
+    and how it ended. Written in the transaction that records the action's effect."""
+
+    __tablename__ = "operator_actions"
+    __table_args__ = (Index("ix_operator_actions_at", "at", "id"),)
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    operator: str = Field(sa_column=Column(Text, nullable=False))
+    action: str = Field(sa_column=Column(Text, nullable=False))
+    target: str = Field(sa_column=Column(Text, nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    outcome: str = Field(sa_column=Column(Text, nullable=False))

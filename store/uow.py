@@ -22,6 +22,7 @@ from store.dead_letters_repo import SqlDeadLetters
 from store.housekeeping_repo import SqlHousekeeping
 from store.idempotency_repo import SqlIdempotency
 from store.notifications_repo import SqlNotifications
+from store.operator_log_repo import SqlOperatorLog
 from store.reminders_repo import SqlReminders
 from store.saga_runs_repo import SqlSagaRuns
 from store.series_repo import SqlSeries
@@ -66,6 +67,7 @@ class SqlUnitOfWork:
         self.series = SqlSeries(self.conn)
         self.dead_letters = SqlDeadLetters(self.conn)
         self.saga_runs = SqlSagaRuns(self.conn)
+        self.operator_log = SqlOperatorLog(self.conn)
         self.housekeeping = SqlHousekeeping(self.conn)
         self.events = []
         self._now: datetime | None = None

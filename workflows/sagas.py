@@ -154,6 +154,28 @@ class Sagas:
             )
         return advanced.completion
 
+    # ---- service.saga_actions.SagaControl: an operator's hand on an instance ----
+
+    async def terminate(self, instance_id: str, reason: str) -> None:
+        async with sidecar_call("terminating a saga"):
+            await self.client.terminate_workflow(instance_id, output={"terminated": reason})
+
+    async def suspend(self, instance_id: str) -> None:
+        async with sidecar_call("suspending a saga"):
+            await self.client.pause_workflow(instance_id)
+
+    async def resume(self, instance_id: str) -> None:
+        async with sidecar_call("resuming a saga"):
+            await self.client.resume_workflow(instance_id)
+
+    async def purge(self, instance_id: str) -> None:
+        async with sidecar_call("purging a saga"):
+            await self.client.purge_workflow(instance_id)
+
+    async def retry(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
+        """The next attempt: the current one gave up, so _start_or_join numbers a new one."""
+        return await self.start(user_id, task_id, status)
+
     async def runtime_status(self, instance: str) -> tuple[str, str | None] | None:
         """The runtime's status name and failure message for `instance`; None if it has
         none (service.saga_runs.reconcile)."""

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api.deps import Operator, UoW
-from service import saga_runs
+from domain.errors import DependencyUnavailable
+from service import saga_actions, saga_runs
+from service.saga_actions import (
+    ActionLogPage,
+    ActionOutcome,
+    ActionRequest,
+    SagaAction,
+    SagaControl,
+)
 from service.saga_runs import SagaRunDetail, SagaRunPage, SagaRunQuery
 
-router = APIRouter(prefix="/v1/ops/sagas", tags=["operations"])
+router = APIRouter(prefix="/v1/ops", tags=["operations"])
+InstanceId = Annotated[str, Path(min_length=1, max_length=200)]
 PROBLEMS = {
     401: {"description": "Missing or bad bearer token"},
     403: {"description": "The token's roles do not include operator"},
@@ -21,7 +30,7 @@ PROBLEMS = {
 }
 
 
-@router.get("", response_model=SagaRunPage, responses=PROBLEMS)
+@router.get("/sagas", response_model=SagaRunPage, responses=PROBLEMS)
 async def list_runs(
     query: Annotated[SagaRunQuery, Query()], operator: Operator, uow: UoW
 ) -> SagaRunPage:
@@ -30,12 +39,55 @@ async def list_runs(
     return await saga_runs.list_runs(uow, query)
 
 
+NOT_FOUND = {404: {"description": "No saga run of that instance id"}}
+
+
 @router.get(
-    "/{instance_id}",
-    response_model=SagaRunDetail,
-    responses={**PROBLEMS, 404: {"description": "No saga run of that instance id"}},
+    "/sagas/{instance_id}", response_model=SagaRunDetail, responses={**PROBLEMS, **NOT_FOUND}
 )
-async def get_run(
-    instance_id: Annotated[str, Path(min_length=1, max_length=200)], operator: Operator, uow: UoW
-) -> SagaRunDetail:
+async def get_run(instance_id: InstanceId, operator: Operator, uow: UoW) -> SagaRunDetail:
     return await saga_runs.get_run(uow, instance_id)
+
+
+def saga_control(request: Request) -> SagaControl:
+    control = request.app.state.saga_control
+    if control is None:
+        raise DependencyUnavailable("no workflow runtime: the app runs without a Dapr sidecar")
+    return control
+
+
+@router.post(
+    "/sagas/{instance_id}/{action}",
+    response_model=ActionOutcome,
+    responses={
+        **PROBLEMS,
+        **NOT_FOUND,
+        409: {"description": "The run's status does not allow it, or a later attempt exists"},
+        503: {"description": "The workflow runtime cannot be reached"},
+    },
+)
+async def act(
+    request: Request,
+    instance_id: InstanceId,
+    action: SagaAction,
+    body: ActionRequest,
+    operator: Operator,
+    control: Annotated[SagaControl, Depends(saga_control)],
+) -> ActionOutcome:
+    """terminate, suspend, resume, purge, or retry (a failed or terminated run, as a new
+    attempt); the reason goes to the operator audit log with who and when."""
+    return await saga_actions.act(
+        request.app.state.uow_factory, control, operator, instance_id, action, body.reason
+    )
+
+
+@router.get("/actions", response_model=ActionLogPage, responses=PROBLEMS)
+async def action_log(
+    operator: Operator,
+    uow: UoW,
+    target: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> ActionLogPage:
+    """The operator audit log, newest first; `target` narrows it to one saga run."""
+    return await saga_actions.action_log(uow, target=target, cursor=cursor, limit=limit)

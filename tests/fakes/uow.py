@@ -46,6 +46,7 @@ class Tables:
     series: dict[uuid.UUID, Row] = field(default_factory=dict)
     dead_letters: dict[uuid.UUID, Row] = field(default_factory=dict)
     saga_runs: dict[str, Row] = field(default_factory=dict)
+    operator_log: list[Row] = field(default_factory=list)
     idempotency: dict[tuple[str, str], Row] = field(default_factory=dict)  # (user_id, key)
     # housekeeping: per table, the time each row became prunable (published, processed, ...)
     aged: dict[str, list[datetime]] = field(default_factory=dict)
@@ -531,6 +532,36 @@ class FakeSagaRuns(_Repository):
         return counts
 
 
+class FakeOperatorLog(_Repository):
+    async def record(
+        self, *, operator: str, action: str, target: str, reason: str, at: datetime, outcome: str
+    ) -> uuid.UUID:
+        entry_id = uuid.uuid4()
+        self._t.operator_log.append(
+            {
+                "id": entry_id,
+                "operator": operator,
+                "action": action,
+                "target": target,
+                "reason": reason,
+                "at": at,
+                "outcome": outcome,
+            }
+        )
+        return entry_id
+
+    async def page(
+        self, *, target: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[Row]:
+        rows = [
+            dict(r)
+            for r in self._t.operator_log
+            if (target is None or r["target"] == target)
+            and (after is None or (r["at"], r["id"]) < after)
+        ]
+        return sorted(rows, key=lambda r: (r["at"], r["id"]), reverse=True)[:limit]
+
+
 class FakeHousekeeping(_Repository):
     def __init__(self, uow: FakeUnitOfWork) -> None:
         super().__init__(uow)
@@ -870,6 +901,7 @@ class FakeUnitOfWork:
         self.series = FakeSeries(self)
         self.dead_letters = FakeDeadLetters(self)
         self.saga_runs = FakeSagaRuns(self)
+        self.operator_log = FakeOperatorLog(self)
         self.housekeeping = FakeHousekeeping(self)
         self._now: datetime | None = None
         self._committed: Tables | None = None

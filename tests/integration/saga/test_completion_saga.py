@@ -224,13 +224,85 @@ async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
     ]
 
 
+def operator(stack: Stack) -> httpx.AsyncClient:
+    token = issue_token(SECRET, "an-operator", roles=[OPERATOR])
+    return httpx.AsyncClient(
+        base_url=stack.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+async def test_an_operator_retries_a_failed_saga_once_its_fault_is_cleared(
+    stack: Stack,
+) -> None:
+    """The fault is a trigger that refuses the next occurrence until it is dropped. The
+    retry is a new attempt that keeps the lineage, and the series gets one next occurrence."""
+    conn = await asyncpg.connect(plain_url(stack.database_url))
+    try:
+        await conn.execute(
+            """
+            CREATE OR REPLACE FUNCTION refuse_until_cleared() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.title = 'ops retry' AND NEW.occurrence_index > 0 THEN
+                RAISE EXCEPTION 'refused until the flag is cleared';
+              END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_until_cleared BEFORE INSERT ON tasks
+              FOR EACH ROW EXECUTE FUNCTION refuse_until_cleared();
+            """
+        )
+        async with stack.client("retried", timeout=60) as c, operator(stack) as ops:
+            task = await create(
+                c,
+                title="ops retry",
+                due_at="2027-02-01T09:00:00Z",
+                recurrence={"rrule": "FREQ=DAILY"},
+            )
+            assert (await c.post(f"/v1/tasks/{task['id']}/complete")).status_code == 503
+            first = f"complete-{task['id']}"
+            assert (await ops.get(f"/v1/ops/sagas/{first}")).json()["run"]["status"] == "failed"
+            refused = await ops.post(f"/v1/ops/sagas/{first}/retry", json={})
+            assert refused.status_code == 422  # no reason
+            unknown = await ops.post(f"/v1/ops/sagas/{first}/retry", json={"reason": "x", "y": 1})
+            assert unknown.status_code == 422
+            assert (
+                await c.post(f"/v1/ops/sagas/{first}/retry", json={"reason": "x"})
+            ).status_code == 403
+            await conn.execute("DROP TRIGGER refuse_until_cleared ON tasks")
+
+            r = await ops.post(f"/v1/ops/sagas/{first}/retry", json={"reason": "flag cleared"})
+            assert r.status_code == 200, r.text
+            assert r.json()["retried_as"] == f"{first}-2"
+
+            async def completed() -> bool:
+                run = (await ops.get(f"/v1/ops/sagas/{first}-2")).json()["run"]
+                return run["status"] == "completed"
+
+            await eventually(completed, within=30, what="the retried attempt to complete")
+            again = await ops.post(f"/v1/ops/sagas/{first}/retry", json={"reason": "twice"})
+            assert again.status_code == 409, again.text
+            log = (await ops.get("/v1/ops/actions", params={"target": first})).json()
+            [entry] = log["items"]
+            assert (entry["operator"], entry["action"], entry["reason"]) == (
+                "an-operator",
+                "retry",
+                "flag cleared",
+            )
+            page = (await c.get("/v1/tasks", params={"recurring": "true", "limit": 200})).json()
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS refuse_until_cleared ON tasks")
+        await conn.close()
+    in_series = [t for t in page["items"] if t["series_id"] == task["series_id"]]
+    assert sorted((t["occurrence_index"], t["status"]) for t in in_series) == [
+        (0, "completed"),
+        (1, "open"),
+    ]
+
+
 async def runs_show_both_attempts(stack: Stack, task: dict, next_id: str) -> None:
     """The operators' read model, written by the starter and the steps: the failed attempt
     with its step and message, and the retry that recorded the next occurrence."""
-    token = issue_token(SECRET, "an-operator", roles=[OPERATOR])
-    async with httpx.AsyncClient(
-        base_url=stack.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as ops:
+    async with operator(stack) as ops:
         page = (await ops.get("/v1/ops/sagas", params={"task_id": task["id"]})).json()
         runs = sorted(page["items"], key=lambda r: r["attempt"])
         assert [(r["attempt"], r["status"]) for r in runs] == [(1, "failed"), (2, "completed")]

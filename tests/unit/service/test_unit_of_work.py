@@ -16,6 +16,7 @@ from store import (
     housekeeping_repo,
     idempotency_repo,
     notifications_repo,
+    operator_log_repo,
     outbox,
     reminders_repo,
     saga_runs_repo,
@@ -47,6 +48,7 @@ REPOSITORIES = {
     "reminders": (ports.Reminders, reminders_repo.SqlReminders, fakes.FakeReminders),
     "series": (ports.SeriesStore, series_repo.SqlSeries, fakes.FakeSeries),
     "saga_runs": (ports.SagaRuns, saga_runs_repo.SqlSagaRuns, fakes.FakeSagaRuns),
+    "operator_log": (ports.OperatorLog, operator_log_repo.SqlOperatorLog, fakes.FakeOperatorLog),
     "dead_letters": (
         ports.DeadLetters,
         dead_letters_repo.SqlDeadLetters,
