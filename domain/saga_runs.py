@@ -67,3 +67,64 @@ class RunFilter:
     started_after: datetime | None = None
     started_before: datetime | None = None
     failure: str | None = None  # a substring of the failure message, in any case
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One event of an instance's history, as the runtime keeps it (GetInstanceHistory)."""
+
+    event_id: int
+    at: datetime
+    kind: str  # the SDK's WorkflowHistoryEventType name: TASK_SCHEDULED, TASK_FAILED, ...
+    name: str | None
+    task_scheduled_id: int | None
+    failure: str | None
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    """One activity call: when it was scheduled and ended, how, and which try it was."""
+
+    name: str
+    attempt: int  # 1 for the first call of this activity, 2 for its first retry, ...
+    started_at: datetime
+    ended_at: datetime | None  # None: still running
+    outcome: str  # "completed", "failed" or "running"
+    failure: str | None
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds() * 1000
+
+
+def timeline(history: Sequence[HistoryItem]) -> list[TimelineStep]:
+    """The activity calls of a history, in the order they were scheduled. A completion or
+    failure names its call by the scheduling event's id; the SDK's retry policy schedules
+    each retry as a call of its own, so retries count per activity name."""
+    ends = {
+        item.task_scheduled_id: item
+        for item in history
+        if item.kind in ("TASK_COMPLETED", "TASK_FAILED") and item.task_scheduled_id is not None
+    }
+    tries: dict[str, int] = {}
+    steps = []
+    for item in history:
+        if item.kind != "TASK_SCHEDULED":
+            continue
+        name = item.name or "?"
+        tries[name] = tries.get(name, 0) + 1
+        end = ends.get(item.event_id)
+        outcome = "running" if end is None else end.kind.removeprefix("TASK_").lower()
+        steps.append(
+            TimelineStep(
+                name=name,
+                attempt=tries[name],
+                started_at=item.at,
+                ended_at=end.at if end else None,
+                outcome=outcome,
+                failure=end.failure if end else None,
+            )
+        )
+    return steps

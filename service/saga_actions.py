@@ -17,7 +17,7 @@ from typing import Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.errors import Conflict, NotFound
-from domain.saga_runs import FINISHED, LIVE, SagaKind, SagaStatus
+from domain.saga_runs import FINISHED, LIVE, HistoryItem, SagaKind, SagaStatus, timeline
 from domain.tasks import Status
 from service.keyset import decode_uuid_cursor, encode_cursor
 from service.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -64,6 +64,9 @@ class SagaControl(Protocol):
 
     async def retry(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
         """Start the occurrence's next attempt; its instance id."""
+
+    async def history(self, instance_id: str) -> list[HistoryItem] | None:
+        """The instance's history, oldest first; None if the runtime has no such instance."""
 
 
 class ActionRequest(BaseModel):
@@ -188,4 +191,51 @@ async def action_log(
     return ActionLogPage(
         items=items,
         next_cursor=encode_cursor(items[-1].at, str(items[-1].id)) if more else None,
+    )
+
+
+class HistoryEvent(BaseModel):
+    event_id: int = Field(description="-1 for events the runtime numbers not")
+    at: AwareDatetime
+    kind: str
+    name: str | None
+    task_scheduled_id: int | None
+    failure: str | None
+
+
+class Step(BaseModel):
+    name: str
+    attempt: int = Field(description="1 for the first call of this activity, 2 its retry, ...")
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None
+    duration_ms: float | None
+    outcome: str
+    failure: str | None
+
+
+class SagaHistory(BaseModel):
+    instance_id: str
+    events: list[HistoryEvent] = Field(description="as the runtime keeps them, oldest first")
+    steps: list[Step] = Field(description="the activity calls, paired with how they ended")
+
+
+async def history(control: SagaControl, instance_id: str) -> SagaHistory:
+    events = await control.history(instance_id)
+    if events is None:
+        raise NotFound(f"the workflow runtime has no instance {instance_id} (or it was purged)")
+    return SagaHistory(
+        instance_id=instance_id,
+        events=[HistoryEvent.model_validate(e, from_attributes=True) for e in events],
+        steps=[
+            Step(
+                name=s.name,
+                attempt=s.attempt,
+                started_at=s.started_at,
+                ended_at=s.ended_at,
+                duration_ms=s.duration_ms,
+                outcome=s.outcome,
+                failure=s.failure,
+            )
+            for s in timeline(events)
+        ],
     )

@@ -10,7 +10,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from dapr.actor import ActorProxyFactory
 from dapr.ext.workflow import WorkflowRuntime, WorkflowStatus
@@ -19,6 +19,7 @@ from grpc import StatusCode
 from grpc.aio import AioRpcError
 
 from domain.errors import CompletionFailed, Conflict, NotFound
+from domain.saga_runs import HistoryItem
 from domain.tasks import Status
 from service import saga_runs as runs
 from service.completion import Pending, after_saga, before_saga, operation_id
@@ -175,6 +176,26 @@ class Sagas:
     async def retry(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
         """The next attempt: the current one gave up, so _start_or_join numbers a new one."""
         return await self.start(user_id, task_id, status)
+
+    async def history(self, instance_id: str) -> list[HistoryItem] | None:
+        async with sidecar_call("reading a saga's history"):
+            try:
+                events = await self.client.get_workflow_history(instance_id)
+            except AioRpcError as exc:
+                if exc.code() == StatusCode.NOT_FOUND:
+                    return None
+                raise
+        return [
+            HistoryItem(
+                event_id=e.event_id,
+                at=e.timestamp.replace(tzinfo=UTC),  # the SDK gives naive UTC
+                kind=e.event_type.name,
+                name=e.name,
+                task_scheduled_id=e.task_scheduled_id,
+                failure=e.failure_details.message if e.failure_details else None,
+            )
+            for e in events
+        ]
 
     async def runtime_status(self, instance: str) -> tuple[str, str | None] | None:
         """The runtime's status name and failure message for `instance`; None if it has

@@ -18,6 +18,7 @@ from service.saga_actions import (
     ActionRequest,
     SagaAction,
     SagaControl,
+    SagaHistory,
 )
 from service.saga_runs import SagaRunDetail, SagaRunPage, SagaRunQuery
 
@@ -79,6 +80,21 @@ async def act(
     return await saga_actions.act(
         request.app.state.uow_factory, control, operator, instance_id, action, body.reason
     )
+
+
+@router.get(
+    "/sagas/{instance_id}/history",
+    response_model=SagaHistory,
+    responses={**PROBLEMS, 404: {"description": "The runtime has no such instance (or purged)"}},
+)
+async def history(
+    instance_id: InstanceId,
+    operator: Operator,
+    control: Annotated[SagaControl, Depends(saga_control)],
+) -> SagaHistory:
+    """The instance's history from the runtime (GetInstanceHistory), and its activity calls
+    paired with their ends: step, start, end, duration, retries."""
+    return await saga_actions.history(control, instance_id)
 
 
 @router.get("/actions", response_model=ActionLogPage, responses=PROBLEMS)

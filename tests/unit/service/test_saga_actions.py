@@ -4,11 +4,12 @@ how the read model moves, and the audit log entry (who, what, when, why)."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from domain.errors import Conflict, NotFound
-from domain.saga_runs import SagaStatus, Step
+from domain.saga_runs import HistoryItem, SagaStatus, Step
 from domain.tasks import Status
 from service import saga_actions, saga_runs
 from service.completion import operation_id
@@ -40,6 +41,14 @@ class Runtime:
     async def retry(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
         self.asked.append(("retry", user_id, str(task_id), status.value))
         return operation_id(task_id, 2)
+
+    async def history(self, instance_id: str) -> list[HistoryItem] | None:
+        if instance_id == "purged":
+            return None
+        return [
+            HistoryItem(0, NOW, "TASK_SCHEDULED", "advance_occurrence", None, None),
+            HistoryItem(-1, NOW + timedelta(milliseconds=5), "TASK_COMPLETED", None, 0, None),
+        ]
 
 
 @pytest.fixture
@@ -153,3 +162,12 @@ async def test_purge_keeps_the_run_and_logs_it(uow: FakeUnitOfWork, factory) -> 
 async def test_an_unknown_run_is_not_found(factory) -> None:
     with pytest.raises(NotFound):
         await saga_actions.act(factory, Runtime(), "olga", "nope", SagaAction.RETRY, "why")
+
+
+async def test_history_pairs_calls_and_a_purged_instance_is_not_found() -> None:
+    shown = await saga_actions.history(Runtime(), "complete-x")
+    assert [e.kind for e in shown.events] == ["TASK_SCHEDULED", "TASK_COMPLETED"]
+    [step] = shown.steps
+    assert (step.name, step.outcome, step.duration_ms) == ("advance_occurrence", "completed", 5.0)
+    with pytest.raises(NotFound, match="purged"):
+        await saga_actions.history(Runtime(), "purged")
