@@ -23,7 +23,7 @@ import grpc
 
 from . import events as ev
 from . import store
-from .errors import WorkflowError, already_exists, not_found
+from .errors import WorkflowError, already_exists, history_not_found, not_found
 from .servicer import WorkflowServicer
 from .store import ActivityRow, Instance, InstanceFilter
 from .turns import Outcome, Turn, apply_actions
@@ -229,10 +229,18 @@ class WorkflowEngine:
         return found, None
 
     async def history(self, instance_id: str) -> list[pb.HistoryEvent]:
+        """GetInstanceHistory: the committed events as stored, ids and timestamps included.
+
+        Like daprd's actors backend this is the persisted history only: old turns first, each
+        turn as workflowStarted, the inbox events it consumed, then its actions' events. A
+        created instance that has not run a turn yet has an empty history; an unknown or
+        purged one is NOT_FOUND.
+        """
         async with self.pool.acquire() as conn:
-            if await store.get_instance(conn, instance_id) is None:
-                raise not_found(instance_id)
-            return await store.load_history(conn, instance_id)
+            events = await store.load_history(conn, instance_id)
+        if events is None:
+            raise history_not_found(instance_id)
+        return events
 
     # -- the work-item stream ----------------------------------------------------------------
 
@@ -298,7 +306,7 @@ class WorkflowEngine:
             token=uuid.uuid4().hex,
             history=history,
             inbox=inbox,
-            new_events=[ev.workflow_started(now), *(r.event for r in inbox)],
+            new_events=[ev.workflow_started(now), *(ev.delivered(r.event, now) for r in inbox)],
         )
 
     def _release(self, stream: _Stream) -> None:

@@ -84,6 +84,21 @@ def execution_started(
     )
 
 
+def delivered(queued: pb.HistoryEvent, at: datetime) -> pb.HistoryEvent:
+    """An inbox event as a turn hands it over (and history keeps it).
+
+    A timerFired is built when its timer is created; daprd restamps it when it fires, so its
+    history timestamp is the firing time (pkg/actors/targets/workflow/orchestrator/run.go).
+    Other events keep the time they were raised.
+    """
+    if not queued.HasField("timerFired"):
+        return queued
+    fired = pb.HistoryEvent()
+    fired.CopyFrom(queued)
+    fired.timestamp.CopyFrom(timestamp(at))
+    return fired
+
+
 def kind_of(ev: pb.HistoryEvent) -> str:
     return ev.WhichOneof("eventType")
 

@@ -323,11 +323,20 @@ async def commit_turn(
     return list(row["ids"]) if row["current"] else None
 
 
-async def load_history(conn: asyncpg.Connection, instance_id: str) -> list[pb.HistoryEvent]:
-    rows = await conn.fetch(
-        "SELECT event FROM dapr_wf_history WHERE instance_id = $1 ORDER BY seq", instance_id
+async def load_history(conn: asyncpg.Connection, instance_id: str) -> list[pb.HistoryEvent] | None:
+    """The committed history in commit order, or None when the instance does not exist.
+
+    One statement, so a purge cannot land between "it exists" and "its history is empty".
+    Inbox events (not yet handed to the workflow) are not history, as in daprd.
+    """
+    raw = await conn.fetchval(
+        """
+        SELECT ARRAY(SELECT event FROM dapr_wf_history WHERE instance_id = $1 ORDER BY seq)
+        FROM dapr_wf_instances WHERE instance_id = $1
+        """,
+        instance_id,
     )
-    return [_parse(r["event"]) for r in rows]
+    return None if raw is None else [_parse(e) for e in raw]
 
 
 async def delete_inbox_rows(conn: asyncpg.Connection, ids: list[int]) -> None:
