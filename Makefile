@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: dev broker test unit lint install bench clean
+.PHONY: dev broker test unit lint install bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,8 +26,17 @@ dev: $(STAMP)
 broker: $(STAMP)
 	$(VENV)/bin/tickler broker
 
+## Debian's chromium, for the dashboard's browser tests (Playwright drives it through
+## executable_path: no browser download). Installed when missing and apt-get can.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+	  { echo "browser tests need Debian's chromium: run 'apt-get install -y chromium' as root"; exit 1; }
+
 ## The whole suite: lint, fast domain unit tests, then integration and end-to-end tests.
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q tests/unit

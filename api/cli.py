@@ -160,7 +160,7 @@ def _run_app_and_sidecar(
 ) -> int:
     """Start the sidecar and the app, and supervise them and `watch`: when one exits, or on
     Ctrl-C, stop the app, then the sidecar."""
-    from api.auth import issue_token
+    from api.auth import OPERATOR, issue_token
     from store.database import migrate, plain_url
 
     url = resolve_database(settings)
@@ -219,6 +219,7 @@ def _run_app_and_sidecar(
         start_new_session=True,
     )
     token = issue_token(settings.jwt_secret.get_secret_value(), args.user)
+    ops_token = issue_token(settings.jwt_secret.get_secret_value(), "ops", roles=[OPERATOR])
     base = f"http://{args.host}:{args.port}"
     print(
         f"\nTickler is starting:\n"
@@ -229,7 +230,8 @@ def _run_app_and_sidecar(
         f"Sidecar-app tokens for this run:\n"
         f"  APP_API_TOKEN   {app_token}\n  DAPR_API_TOKEN  {api_token}\n\n"
         f"Dev token for user '{args.user}':\n  {token}\n\n"
-        f"  curl -H 'Authorization: Bearer {token[:16]}...' {base}/v1/tasks\n",
+        f"  curl -H 'Authorization: Bearer {token[:16]}...' {base}/v1/tasks\n\n"
+        f"Operators' dashboard (logs in as 'ops'):\n  {base}/ops/login?token={ops_token}\n",
         flush=True,
     )
     children = [("app", app), ("sidecar", sidecar)]

@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import problems
+from api import ops_pages, problems
 from api.dapr_parts import DaprParts
 from api.dev_clock import OffsetFileClock
 from api.housekeeping import Housekeeping
@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(operations.router)
     app.include_router(dead_letters.router)
     app.include_router(saga_runs.router)
+    app.include_router(ops_pages.router)
     app.include_router(notifications.router)
     app.include_router(audit.router)
     app.include_router(webhooks.router)

@@ -104,9 +104,17 @@ async def failed(uow: UnitOfWork, instance_id: str, step: Step, message: str) ->
         instance_id,
         status=SagaStatus.FAILED,
         now=uow.now(),
-        failure_message=message,
+        failure_message=headline(message),
         failure_step=step,
     )
+
+
+def headline(message: str, limit: int = 500) -> str:
+    """A failure's first line, at most `limit` characters: the list of runs shows it, and a
+    driver's message goes on to the statement and its parameters, a user's task title
+    among them (the full text stays in the runtime's history, on the run's own page)."""
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 async def _seen(
@@ -162,6 +170,21 @@ async def get_run(uow: UnitOfWork, instance_id: str) -> SagaRunDetail:
     )
 
 
+async def changes(
+    uow: UnitOfWork, after: tuple[datetime, str] | None, limit: int = 100
+) -> tuple[list[SagaRunPublic], tuple[datetime, str] | None]:
+    """Runs changed since the keyset `after`, oldest change first, and the keyset to ask
+    from next (the live pages' feed). With no keyset: nothing, and the newest change's."""
+    async with uow.reading():
+        rows = await uow.saga_runs.changed_since(after, limit=limit)
+    if not rows:
+        return [], after
+    last = (rows[-1]["updated_at"], rows[-1]["instance_id"])
+    if after is None:
+        return [], last
+    return [SagaRunPublic.model_validate(dict(r)) for r in rows], last
+
+
 # ---- reconciled against the runtime ----
 
 RuntimeStatus = Callable[[str], Awaitable[tuple[str, str | None] | None]]
@@ -196,7 +219,7 @@ async def reconcile(
                     instance_id,
                     status=status,
                     now=uow.now(),
-                    failure_message=UNKNOWN_TO_RUNTIME if seen is None else seen[1],
+                    failure_message=UNKNOWN_TO_RUNTIME if seen is None else headline(seen[1] or ""),
                 )
             else:
                 await uow.saga_runs.touched(instance_id, status=status, now=uow.now())

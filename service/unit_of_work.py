@@ -256,6 +256,9 @@ class SagaRuns(Protocol):
     async def counts(self, where: RunFilter) -> dict[str, int]:
         """Runs per status under every filter but the status one."""
 
+    async def changed_since(self, after: tuple[datetime, str] | None, *, limit: int) -> list[Row]:
+        """Runs by last change, oldest first, after the keyset; with none, the newest one."""
+
 
 class OperatorLog(Protocol):
     """The operator audit log (store.operator_log_repo)."""

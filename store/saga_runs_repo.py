@@ -177,3 +177,21 @@ class SqlSagaRuns:
         clauses = _where(where, params, with_status=False)
         sql = f"SELECT status, count(*) FROM saga_runs WHERE {clauses} GROUP BY status"
         return {r[0]: r[1] for r in await self._conn.execute(text(sql), params)}
+
+    async def changed_since(
+        self, after: tuple[datetime, str] | None, *, limit: int
+    ) -> list[RowMapping]:
+        """Runs by last change, oldest first, after the keyset `after` (the live pages' feed);
+        with no keyset, the newest change alone, to start from."""
+        if after is None:
+            sql = (
+                f"SELECT {COLUMNS} FROM saga_runs "
+                "ORDER BY updated_at DESC, instance_id DESC LIMIT 1"
+            )
+            return list((await self._conn.execute(text(sql))).mappings())
+        sql = (
+            f"SELECT {COLUMNS} FROM saga_runs WHERE (updated_at, instance_id) > (:at, :id) "
+            "ORDER BY updated_at, instance_id LIMIT :limit"
+        )
+        params = {"at": after[0], "id": after[1], "limit": limit}
+        return list((await self._conn.execute(text(sql), params)).mappings())

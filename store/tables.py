@@ -309,6 +309,7 @@ class SagaRun(SQLModel, table=True):
         Index("ix_saga_runs_user_started", "user_id", "started_at", "instance_id"),
         Index("ix_saga_runs_task", "task_id"),
         Index("ix_saga_runs_series", "series_id"),
+        Index("ix_saga_runs_updated", "updated_at", "instance_id"),  # the live page's feed
         # the reconcile's scan: live runs not heard from for a while
         Index(
             "ix_saga_runs_live_updated",

@@ -525,6 +525,15 @@ class FakeSagaRuns(_Repository):
         rows.sort(key=lambda r: (r["started_at"], r["instance_id"]), reverse=True)
         return rows[:limit]
 
+    async def changed_since(self, after: tuple[datetime, str] | None, *, limit: int) -> list[Row]:
+        rows = sorted(
+            (dict(r) for r in self._t.saga_runs.values()),
+            key=lambda r: (r["updated_at"], r["instance_id"]),
+        )
+        if after is None:
+            return rows[-1:]
+        return [r for r in rows if (r["updated_at"], r["instance_id"]) > after][:limit]
+
     async def counts(self, where: RunFilter) -> dict[str, int]:
         counts: dict[str, int] = {}
         for r in self._matching(where, with_status=False):

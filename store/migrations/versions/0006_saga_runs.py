@@ -45,6 +45,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_saga_runs_task", "saga_runs", ["task_id"])
     op.create_index("ix_saga_runs_series", "saga_runs", ["series_id"])
+    op.create_index("ix_saga_runs_updated", "saga_runs", ["updated_at", "instance_id"])
     op.create_index(
         "ix_saga_runs_live_updated",
         "saga_runs",
@@ -56,6 +57,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for index in (
         "ix_saga_runs_live_updated",
+        "ix_saga_runs_updated",
         "ix_saga_runs_series",
         "ix_saga_runs_task",
         "ix_saga_runs_user_started",

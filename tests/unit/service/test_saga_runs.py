@@ -190,3 +190,10 @@ async def test_the_reconcile_settles_quiet_runs_from_the_runtime(
     )
     assert rows[still]["status"] == "suspended"
     assert rows[fresh]["status"] == "running"
+
+
+def test_a_failure_is_kept_as_its_first_line() -> None:
+    driver = "(asyncpg) RaiseError: refused\n[SQL: INSERT ...]\n[parameters: ('a title',)]"
+    assert saga_runs.headline(driver) == "(asyncpg) RaiseError: refused"
+    assert saga_runs.headline("x" * 600) == "x" * 499 + "…"
+    assert saga_runs.headline("") == ""

@@ -1,0 +1,279 @@
+"""The operators' dashboard: server-rendered pages under /ops over the same use cases as the
+JSON API under /v1/ops (service.saga_runs, service.saga_actions). No build step, nothing
+from a CDN: the templates, one stylesheet and one small script ship with the app.
+
+A page needs a session (api/ops_pages/session.py): no session goes to the login page, a
+token without the operator role gets 403. Every form that changes something carries the
+session's CSRF token. Task titles show only on one saga's own page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from api.ops_pages import session
+from domain.errors import DomainError
+from domain.saga_runs import SagaKind, SagaStatus
+from service import saga_actions, saga_runs
+from service.keyset import decode_cursor, encode_cursor
+from service.saga_actions import ALLOWED, SagaAction
+from service.saga_runs import SagaRunQuery
+
+HERE = Path(__file__).parent
+STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
+FEED_POLL_S = 0.25  # how often the live feed looks for changed runs
+SECURITY_HEADERS = {
+    # everything a page loads is the app's own; no inline script, no framing
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+router = APIRouter(prefix="/ops", include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    response = templates.TemplateResponse(
+        request, name, {"operator": None, "error": None, **context}, status_code=status
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _signed_in(request: Request) -> tuple[str | None, Response | None]:
+    """The operator's id, or the response a caller without a good session gets."""
+    try:
+        return session.session_operator(request).user_id, None
+    except session.NotLoggedIn:
+        return None, RedirectResponse("/ops/login", status_code=303)
+    except session.NotOperator:
+        return None, _page(request, "forbidden.html", 403)
+
+
+def _context(request: Request, operator: str) -> dict[str, Any]:
+    return {"operator": operator, "csrf": session.csrf_token(request)}
+
+
+async def _feed_url(request: Request) -> str:
+    """The live feed from the newest change as of now: taken before the page reads its
+    rows, so a change between the read and the feed's start is not missed."""
+    _, mark = await saga_runs.changes(request.app.state.uow_factory(), None)
+    if mark is None:
+        return "/ops/sagas/events"
+    return "/ops/sagas/events?" + urlencode({"since": encode_cursor(*mark)})
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    if name not in STATIC:
+        return Response(status_code=404)
+    return FileResponse(HERE / "static" / name, media_type=STATIC[name], headers=SECURITY_HEADERS)
+
+
+@router.get("/login")
+async def login_form(request: Request, token: str | None = None) -> Response:
+    """The login form; `?token=` logs in at once (the link `tickler dev` prints)."""
+    if token:
+        return _log_in(request, token)
+    return _page(request, "login.html")
+
+
+@router.post("/login")
+async def login(request: Request, token: Annotated[str, Form(max_length=4000)]) -> Response:
+    return _log_in(request, token.strip())
+
+
+def _log_in(request: Request, token: str) -> Response:
+    try:
+        session.operator_of(request, token)
+    except session.NotLoggedIn:
+        return _page(request, "login.html", 401, error="That token is not valid (or expired).")
+    except session.NotOperator:
+        return _page(request, "forbidden.html", 403)
+    response = RedirectResponse("/ops/sagas", status_code=303)
+    session.start(response, token, secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    if not session.csrf_ok(request, csrf):
+        return _page(request, "forbidden.html", 403)
+    response = RedirectResponse("/ops/login", status_code=303)
+    session.end(response)
+    return response
+
+
+@router.get("")
+async def home() -> Response:
+    return RedirectResponse("/ops/sagas", status_code=303)
+
+
+@router.get("/sagas")
+async def sagas(request: Request) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    feed = await _feed_url(request)
+    raw: dict[str, Any] = {k: v for k, v in request.query_params.items() if v and k != "status"}
+    raw["status"] = [s for s in request.query_params.getlist("status") if s]
+    try:
+        query = SagaRunQuery.model_validate(raw)
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][-1]) for e in exc.errors())
+        query, error = SagaRunQuery(), f"Ignored filters that are not valid: {fields}"
+    else:
+        error = None
+    try:
+        page = await saga_runs.list_runs(request.app.state.uow_factory(), query)
+    except DomainError as exc:  # a cursor that does not decode
+        query, error = SagaRunQuery(), str(exc)
+        page = await saga_runs.list_runs(request.app.state.uow_factory(), query)
+    filters = query.model_dump(mode="json", exclude_defaults=True, exclude={"cursor"})
+
+    def link(**change: Any) -> str:
+        merged = {**filters, **change}
+        return "/ops/sagas?" + urlencode(
+            [(k, x) for k, v in merged.items() for x in (v if isinstance(v, list) else [v])]
+        )
+
+    return _page(
+        request,
+        "sagas.html",
+        query=query,
+        page=page,
+        statuses=list(SagaStatus),
+        kinds=list(SagaKind),
+        status_link=lambda s: link(status=[s]),
+        next_link=link(cursor=page.next_cursor) if page.next_cursor else None,
+        feed=feed,
+        error=error,
+        **_context(request, operator),
+    )
+
+
+@router.get("/sagas/events")
+async def run_events(
+    request: Request, since: Annotated[str | None, Query(max_length=1000)] = None
+) -> Response:
+    """Server-Sent Events: one `run` event per change of a saga run after `since` (a page's
+    mark), or from now on."""
+    _, refused = _signed_in(request)
+    if refused is not None:
+        return Response(status_code=403 if refused.status_code == 403 else 401)
+    uow_factory = request.app.state.uow_factory
+    try:
+        start = decode_cursor(since) if since else None
+    except DomainError:
+        return Response(status_code=400)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        after = start
+        if after is None:
+            _, after = await saga_runs.changes(uow_factory(), None)
+        while not await request.is_disconnected():
+            changed, after = await saga_runs.changes(uow_factory(), after)
+            for run in changed:
+                yield ServerSentEvent(data=run.model_dump_json(), event="run")
+            if not changed:
+                await asyncio.sleep(FEED_POLL_S)
+
+    return EventSourceResponse(events(), ping=15, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/sagas/{instance_id}")
+async def saga(request: Request, instance_id: str, error: str | None = None) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    uow_factory = request.app.state.uow_factory
+    feed = await _feed_url(request)
+    try:
+        detail = await saga_runs.get_run(uow_factory(), instance_id)
+    except DomainError as exc:
+        return _page(request, "forbidden.html", 404, error=str(exc), **_context(request, operator))
+    run = detail.run
+    before = await _task(request, run.user_id, run.task_id)
+    after = await _task(request, run.user_id, run.next_task_id) if run.next_task_id else None
+    history, history_note = None, "No workflow runtime here: the app runs without a sidecar."
+    if (control := request.app.state.saga_control) is not None:
+        try:
+            history = await saga_actions.history(control, instance_id)
+        except DomainError as exc:  # purged, or the sidecar is away
+            history_note = str(exc)
+    log = await saga_actions.action_log(uow_factory(), target=instance_id, cursor=None, limit=50)
+    return _page(
+        request,
+        "saga.html",
+        run=run,
+        lineage=detail.lineage,
+        before=before,
+        after=after,
+        history=history,
+        history_note=history_note,
+        log=log.items,
+        actions=[a.value for a in SagaAction if run.status in ALLOWED[a]],
+        feed=feed,
+        error=error,
+        **_context(request, operator),
+    )
+
+
+async def _task(request: Request, user_id: str, task_id: uuid.UUID) -> dict | None:
+    """The occurrence's row, shown on its saga's page only (its title is the user's)."""
+    async with request.app.state.uow_factory().reading() as uow:
+        return await uow.tasks.get_row(user_id, task_id)
+
+
+@router.post("/sagas/{instance_id}/{action}")
+async def act(
+    request: Request,
+    instance_id: str,
+    action: SagaAction,
+    reason: Annotated[str, Form(max_length=500)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    if not session.csrf_ok(request, csrf):
+        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
+    back = f"/ops/sagas/{instance_id}"
+    if not reason.strip():
+        return RedirectResponse(back + "?" + urlencode({"error": "Give a reason."}), 303)
+    control = request.app.state.saga_control
+    if control is None:
+        return RedirectResponse(back + "?" + urlencode({"error": "No workflow runtime."}), 303)
+    try:
+        outcome = await saga_actions.act(
+            request.app.state.uow_factory, control, operator, instance_id, action, reason.strip()
+        )
+    except DomainError as exc:
+        return RedirectResponse(back + "?" + urlencode({"error": str(exc)}), 303)
+    return RedirectResponse(f"/ops/sagas/{outcome.retried_as or instance_id}", 303)
+
+
+@router.get("/actions")
+async def actions(
+    request: Request, cursor: Annotated[str | None, Query(max_length=1000)] = None
+) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    page = await saga_actions.action_log(
+        request.app.state.uow_factory(), target=None, cursor=cursor, limit=50
+    )
+    return _page(request, "actions.html", page=page, **_context(request, operator))

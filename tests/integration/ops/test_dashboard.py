@@ -1,0 +1,195 @@
+"""The operators' dashboard (/ops) on the whole stack: the session and its CSRF token over
+plain HTTP, then an operator's round in real headless Chromium (Debian's `chromium`, driven
+by Playwright through `executable_path`): log in, find the failed saga, read its failed step
+in the timeline, clear the fault, retry, and watch the new attempt turn completed without
+reloading. Screenshots of each page go to the test's output folder, and one on failure."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from api.auth import OPERATOR, issue_token
+from devstack.stack import SECRET, Stack
+from store.database import plain_url
+from tests.integration.stack_fixture import stack_fixture
+
+stack = stack_fixture("ops_dashboard")
+CHROMIUM = shutil.which("chromium")
+AXE = Path(__file__).parents[2] / "vendor" / "axe-4.14.1.min.js"
+TRIGGER = """
+CREATE OR REPLACE FUNCTION refuse_flagged() RETURNS trigger AS $$
+BEGIN
+  IF NEW.title = 'flagged' AND NEW.occurrence_index > 0 THEN
+    RAISE EXCEPTION 'refused while the flag is set';
+  END IF;
+  RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER refuse_flagged BEFORE INSERT ON tasks
+  FOR EACH ROW EXECUTE FUNCTION refuse_flagged();
+"""
+
+
+def operator_token() -> str:
+    return issue_token(SECRET, "olga", roles=[OPERATOR])
+
+
+async def failed_saga(stack: Stack, user: str) -> dict:
+    """A series occurrence whose completion fails (the trigger refuses its next one)."""
+    async with stack.client(user, timeout=60) as c:
+        r = await c.post(
+            "/v1/tasks",
+            json={
+                "title": "flagged",
+                "due_at": "2027-02-01T09:00:00Z",
+                "recurrence": {"rrule": "FREQ=DAILY"},
+            },
+        )
+        assert r.status_code == 201, r.text
+        task = r.json()
+        assert (await c.post(f"/v1/tasks/{task['id']}/complete")).status_code == 503
+    return task
+
+
+@pytest.fixture
+async def flag(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(plain_url(stack.database_url))
+    await conn.execute(TRIGGER)
+    try:
+        yield conn
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS refuse_flagged ON tasks")
+        await conn.close()
+
+
+async def test_pages_need_an_operators_session_and_forms_their_csrf_token(
+    stack: Stack, flag: asyncpg.Connection
+) -> None:
+    task = await failed_saga(stack, "csrf-user")
+    instance = f"complete-{task['id']}"
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as browser:
+        anonymous = await browser.get("/ops/sagas")
+        assert (anonymous.status_code, anonymous.headers["location"]) == (303, "/ops/login")
+        user = await browser.post("/ops/login", data={"token": issue_token(SECRET, "csrf-user")})
+        assert user.status_code == 403 and "Operators only" in user.text
+        bad = await browser.post("/ops/login", data={"token": "not-a-token"})
+        assert bad.status_code == 401
+
+        logged_in = await browser.post("/ops/login", data={"token": operator_token()})
+        assert logged_in.status_code == 303
+        cookie = logged_in.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ops" in cookie
+        listing = await browser.get("/ops/sagas", params={"status": "failed"})
+        assert listing.status_code == 200 and instance in listing.text
+        assert "flagged" not in listing.text  # no task titles on the list
+        assert listing.headers["content-security-policy"].startswith("default-src 'self'")
+        page = await browser.get(f"/ops/sagas/{instance}")
+        assert "flagged" in page.text  # the title shows on the saga's own page
+
+        forged = await browser.post(
+            f"/ops/sagas/{instance}/retry", data={"reason": "forged", "csrf": "0" * 64}
+        )
+        assert forged.status_code == 403
+        log = await httpx.AsyncClient(
+            base_url=stack.base_url,
+            headers={"Authorization": f"Bearer {operator_token()}"},
+            timeout=30,
+        ).get("/v1/ops/actions", params={"target": instance})
+        assert log.json()["items"] == []  # the forged form did nothing
+    async with stack.client("csrf-user") as c:
+        assert (await c.get("/v1/ops/sagas")).status_code == 403
+
+
+async def shot(page: Page, out: Path, name: str) -> None:
+    """A screenshot of the page, and axe-core's audit of it: no serious or critical
+    violation of WCAG 2.1 A/AA."""
+    await page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+    await page.add_script_tag(path=str(AXE))
+    found = await page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa']}))"
+        ".violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))"
+    )
+    bad = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{name}: {bad}"
+
+
+async def test_an_operator_retries_a_failed_saga_in_the_browser(
+    stack: Stack, flag: asyncpg.Connection, tmp_path: Path
+) -> None:
+    if CHROMIUM is None:
+        pytest.fail("browser tests need Debian's chromium: apt-get install -y chromium")
+    user = f"browser-{uuid.uuid4().hex[:6]}"
+    task = await failed_saga(stack, user)
+    instance = f"complete-{task['id']}"
+    out = tmp_path / "screenshots"
+    out.mkdir()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        # the pages' CSP allows only the app's own scripts: let the test inject axe-core
+        context = await browser.new_context(bypass_csp=True)
+        page = await context.new_page()
+        try:
+            await page.goto(f"{stack.base_url}/ops/login")
+            await shot(page, out, "login")
+            # from the keyboard: skip link, nav links, then the token field and the button
+            await page.keyboard.press("Tab")
+            await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+            await page.get_by_label("Token").focus()
+            await page.keyboard.type(operator_token())
+            await page.keyboard.press("Tab")
+            await expect(page.get_by_role("button", name="Log in")).to_be_focused()
+            await page.keyboard.press("Enter")
+            await expect(page.get_by_role("heading", name="Sagas")).to_be_visible()
+
+            await page.get_by_label("Status", exact=True).select_option("failed")
+            await page.get_by_label("User", exact=True).fill(user)
+            await page.get_by_role("button", name="Filter").click()
+            row = page.locator(f'tr[data-instance="{instance}"]')
+            await expect(row.locator('[data-field="status"]')).to_have_text("failed")
+            await shot(page, out, "sagas-failed")
+
+            await row.get_by_role("link", name=instance).click()
+            timeline = page.locator("table.timeline")
+            await expect(timeline.locator("tr.failed").first).to_contain_text(
+                "refused while the flag is set"
+            )
+            await shot(page, out, "saga-failed")
+
+            await flag.execute("DROP TRIGGER refuse_flagged ON tasks")  # clear the fault
+            await page.get_by_label("Reason to retry").fill("flag cleared")
+            await page.get_by_role("button", name="Retry").click()
+            await expect(page.get_by_role("heading", name=f"Saga {instance}-2")).to_be_visible()
+            status = page.locator(f'[data-instance="{instance}-2"] [data-field="status"]')
+            await expect(status).to_have_text("completed", timeout=30_000)  # live, no reload
+            await shot(page, out, "saga-retried")
+            await page.get_by_role("link", name="Operator log").click()
+            await expect(page.get_by_role("cell", name="flag cleared")).to_be_visible()
+            await shot(page, out, "operator-log")
+        except Exception:
+            await shot(page, out, "failure")
+            raise
+        finally:
+            await browser.close()
+    async with stack.client(user) as c:
+        listed = (await c.get("/v1/tasks", params={"recurring": "true"})).json()["items"]
+    mine = [t for t in listed if t["series_id"] == task["series_id"]]
+    assert sorted((t["occurrence_index"], t["status"]) for t in mine) == [
+        (0, "completed"),
+        (1, "open"),
+    ]
+    assert {p.name for p in out.iterdir()} >= {
+        "login.png",
+        "sagas-failed.png",
+        "saga-failed.png",
+        "saga-retried.png",
+        "operator-log.png",
+    }
