@@ -24,6 +24,7 @@ from api.settings import Settings
 from domain.clock import Clock
 from domain.tasks import Status
 from store.uow import SqlUnitOfWork
+from workflows.bulk_runner import BulkActionRunner
 from workflows.run_reconcile import SagaRunReconciler
 from workflows.sagas import Sagas
 
@@ -37,6 +38,7 @@ class DaprParts:
         self.proxies: KeepAliveProxyFactory | None = None
         self.reconciler: ReminderReconciler | None = None
         self.run_reconciler: SagaRunReconciler | None = None
+        self.bulk_runner: BulkActionRunner | None = None
 
     async def start(self, uow_factory: Callable[[], SqlUnitOfWork]) -> Sagas:
         # the SDK's HTTP clients wait for the sidecar when built: build them off the loop
@@ -79,9 +81,13 @@ class DaprParts:
             quiet_for=timedelta(seconds=self.settings.saga_run_quiet_s),
         )
         self.run_reconciler.start()
+        self.bulk_runner = BulkActionRunner(sagas, uow_factory)
+        self.bulk_runner.start()
         return sagas
 
     async def stop(self) -> None:
+        if self.bulk_runner is not None:
+            await self.bulk_runner.stop()
         if self.run_reconciler is not None:
             await self.run_reconciler.stop()
         if self.reconciler is not None:

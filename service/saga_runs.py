@@ -22,7 +22,9 @@ from service.occurrences import CloseRequest
 from service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
-class SagaRunQuery(BaseModel):
+class SagaRunFilter(BaseModel):
+    """The dashboard's filters over runs."""
+
     model_config = ConfigDict(extra="forbid")
 
     status: list[SagaStatus] = Field(default_factory=list, description="any of these")
@@ -33,8 +35,6 @@ class SagaRunQuery(BaseModel):
     started_after: AwareDatetime | None = None
     started_before: AwareDatetime | None = None
     failure: str | None = Field(None, min_length=1, max_length=200, description="in any case")
-    limit: int = Field(50, ge=1, le=200)
-    cursor: str | None = Field(None, max_length=1000)
 
     def where(self) -> RunFilter:
         return RunFilter(
@@ -47,6 +47,11 @@ class SagaRunQuery(BaseModel):
             started_before=self.started_before,
             failure=self.failure,
         )
+
+
+class SagaRunQuery(SagaRunFilter):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=1000)
 
 
 class SagaRunPublic(BaseModel):

@@ -249,9 +249,14 @@ class SagaRuns(Protocol):
         """Every attempt at closing the occurrence, first to last."""
 
     async def page(
-        self, where: RunFilter, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        where: RunFilter,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[Row]:
-        """Newest first (by start, then instance id), after the keyset `after`."""
+        """Newest first (by start, then instance id), or oldest first, after the keyset."""
 
     async def counts(self, where: RunFilter) -> dict[str, int]:
         """Runs per status under every filter but the status one."""
@@ -272,6 +277,49 @@ class OperatorLog(Protocol):
         self, *, target: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int
     ) -> list[Row]:
         """Newest first (by time, then id), after the keyset `after`."""
+
+
+class BulkActions(Protocol):
+    """Operators' bulk actions over saga runs (store.bulk_actions_repo)."""
+
+    async def create(
+        self,
+        *,
+        operator: str,
+        key: str,
+        action: str,
+        filter: dict[str, Any],
+        reason: str,
+        matched: int,
+        now: datetime,
+    ) -> tuple[Row, bool]:
+        """The bulk action under (operator, key), made now or before; True if made now."""
+
+    async def get(self, bulk_id: uuid.UUID) -> Row | None:
+        """One bulk action."""
+
+    async def recent(self, limit: int) -> list[Row]:
+        """The newest first."""
+
+    async def claim(self, *, now: datetime, lease: timedelta) -> Row | None:
+        """A running bulk action no replica holds, held by this one until the lease ends."""
+
+    async def advance(
+        self,
+        bulk_id: uuid.UUID,
+        *,
+        after: tuple[datetime, str],
+        outcome: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> None:
+        """One more run handled (done, skipped or failed), the lease renewed."""
+
+    async def release(self, bulk_id: uuid.UUID) -> None:
+        """Let go of the lease after a batch."""
+
+    async def finish(self, bulk_id: uuid.UUID, *, now: datetime) -> None:
+        """Every run handled."""
 
 
 class Housekeeping(Protocol):
@@ -351,6 +399,7 @@ class UnitOfWork(Protocol):
     dead_letters: DeadLetters
     saga_runs: SagaRuns
     operator_log: OperatorLog
+    bulk_actions: BulkActions
     housekeeping: Housekeeping
 
     async def __aenter__(self) -> Self:

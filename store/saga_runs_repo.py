@@ -160,15 +160,21 @@ class SqlSagaRuns:
         return list(rows.mappings())
 
     async def page(
-        self, where: RunFilter, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        where: RunFilter,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[RowMapping]:
-        """Newest first (by start, then instance id), after the keyset `after`."""
+        """Newest first (by start, then instance id), or oldest first, after the keyset."""
         params: dict[str, Any] = {"limit": limit}
         sql = f"SELECT {COLUMNS} FROM saga_runs WHERE {_where(where, params)}"
+        op, order = (">", "ASC") if oldest_first else ("<", "DESC")
         if after is not None:
-            sql += " AND (started_at, instance_id) < (:after_at, :after_id)"
+            sql += f" AND (started_at, instance_id) {op} (:after_at, :after_id)"
             params["after_at"], params["after_id"] = after
-        sql += " ORDER BY started_at DESC, instance_id DESC LIMIT :limit"
+        sql += f" ORDER BY started_at {order}, instance_id {order} LIMIT :limit"
         return list((await self._conn.execute(text(sql), params)).mappings())
 
     async def counts(self, where: RunFilter) -> dict[str, int]:

@@ -349,3 +349,33 @@ class OperatorAction(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     outcome: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class BulkAction(SQLModel, table=True):
+    """An operator's action over every saga run a filter matched when it was confirmed:
+    run in keyset order by whichever replica holds its lease, its progress saved after
+    each batch, so a reload or a restart resumes it and never acts on a run twice (each
+    action is refused by a run it already moved)."""
+
+    __tablename__ = "bulk_actions"
+    __table_args__ = (
+        UniqueConstraint("operator", "idempotency_key", name="uq_bulk_actions_key"),
+        Index("ix_bulk_actions_created", "created_at", "id"),
+    )
+
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    operator: str = Field(sa_column=Column(Text, nullable=False))
+    idempotency_key: str = Field(sa_column=Column(Text, nullable=False))
+    action: str = Field(sa_column=Column(Text, nullable=False))
+    filter: dict = Field(sa_column=Column(JSONB, nullable=False))  # SagaRunQuery, as JSON
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    matched: int = Field(nullable=False)  # what the confirmed dry run counted
+    state: str = Field(sa_column=Column(Text, nullable=False))  # running, done
+    done: int = Field(default=0, nullable=False)
+    skipped: int = Field(default=0, nullable=False)  # refused by the run: already moved
+    failed: int = Field(default=0, nullable=False)
+    after_at: datetime | None = _ts()  # the keyset of the last run handled
+    after_id: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    lease_until: datetime | None = _ts()
+    finished_at: datetime | None = _ts()

@@ -18,6 +18,7 @@ from domain.clock import Clock
 from domain.events import Event
 from store import outbox
 from store.audit_repo import SqlAuditLog
+from store.bulk_actions_repo import SqlBulkActions
 from store.dead_letters_repo import SqlDeadLetters
 from store.housekeeping_repo import SqlHousekeeping
 from store.idempotency_repo import SqlIdempotency
@@ -68,6 +69,7 @@ class SqlUnitOfWork:
         self.dead_letters = SqlDeadLetters(self.conn)
         self.saga_runs = SqlSagaRuns(self.conn)
         self.operator_log = SqlOperatorLog(self.conn)
+        self.bulk_actions = SqlBulkActions(self.conn)
         self.housekeeping = SqlHousekeeping(self.conn)
         self.events = []
         self._now: datetime | None = None

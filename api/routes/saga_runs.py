@@ -5,13 +5,15 @@ it gets 403 whatever the id."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
 from api.deps import Operator, UoW
 from domain.errors import DependencyUnavailable
-from service import saga_actions, saga_runs
+from service import bulk_actions, saga_actions, saga_runs
+from service.bulk_actions import BulkConfirm, BulkPublic, BulkRequest, DryRun
 from service.saga_actions import (
     ActionLogPage,
     ActionOutcome,
@@ -107,3 +109,46 @@ async def action_log(
 ) -> ActionLogPage:
     """The operator audit log, newest first; `target` narrows it to one saga run."""
     return await saga_actions.action_log(uow, target=target, cursor=cursor, limit=limit)
+
+
+@router.post("/bulk-actions/dry-run", response_model=DryRun, responses=PROBLEMS)
+async def bulk_dry_run(body: BulkRequest, operator: Operator, uow: UoW) -> DryRun:
+    """How many runs a bulk retry, terminate or purge over `filter` would act on, and the
+    oldest of them; confirm with that count."""
+    return await bulk_actions.dry_run(uow, body)
+
+
+@router.post(
+    "/bulk-actions",
+    response_model=BulkPublic,
+    status_code=202,
+    responses={
+        **PROBLEMS,
+        409: {"description": "The filter now matches another count: dry-run again"},
+    },
+)
+async def bulk_confirm(
+    body: BulkConfirm,
+    operator: Operator,
+    uow: UoW,
+    control: Annotated[SagaControl, Depends(saga_control)],
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)],
+) -> BulkPublic:
+    """Start it, naming the dry run's count; the same Idempotency-Key gives back the same
+    bulk action. It runs in the background; poll GET /v1/ops/bulk-actions/{id}."""
+    del control  # not used here, only required: without a runtime it could never run
+    return await bulk_actions.confirm(uow, operator, idempotency_key, body)
+
+
+@router.get("/bulk-actions", response_model=list[BulkPublic], responses=PROBLEMS)
+async def bulk_recent(operator: Operator, uow: UoW) -> list[BulkPublic]:
+    return await bulk_actions.recent(uow)
+
+
+@router.get(
+    "/bulk-actions/{bulk_id}",
+    response_model=BulkPublic,
+    responses={**PROBLEMS, 404: {"description": "No bulk action of that id"}},
+)
+async def bulk_progress(bulk_id: uuid.UUID, operator: Operator, uow: UoW) -> BulkPublic:
+    return await bulk_actions.get(uow, bulk_id)

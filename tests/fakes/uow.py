@@ -47,6 +47,7 @@ class Tables:
     dead_letters: dict[uuid.UUID, Row] = field(default_factory=dict)
     saga_runs: dict[str, Row] = field(default_factory=dict)
     operator_log: list[Row] = field(default_factory=list)
+    bulk_actions: dict[uuid.UUID, Row] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], Row] = field(default_factory=dict)  # (user_id, key)
     # housekeeping: per table, the time each row became prunable (published, processed, ...)
     aged: dict[str, list[datetime]] = field(default_factory=dict)
@@ -517,12 +518,21 @@ class FakeSagaRuns(_Repository):
         return [dict(r) for r in self._t.saga_runs.values() if keep(r)]
 
     async def page(
-        self, where: RunFilter, *, after: tuple[datetime, str] | None, limit: int
+        self,
+        where: RunFilter,
+        *,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        oldest_first: bool = False,
     ) -> list[Row]:
         rows = self._matching(where)
+
+        def key(r: Row) -> tuple[datetime, str]:
+            return r["started_at"], r["instance_id"]
+
         if after is not None:
-            rows = [r for r in rows if (r["started_at"], r["instance_id"]) < after]
-        rows.sort(key=lambda r: (r["started_at"], r["instance_id"]), reverse=True)
+            rows = [r for r in rows if (key(r) > after if oldest_first else key(r) < after)]
+        rows.sort(key=key, reverse=not oldest_first)
         return rows[:limit]
 
     async def changed_since(self, after: tuple[datetime, str] | None, *, limit: int) -> list[Row]:
@@ -569,6 +579,82 @@ class FakeOperatorLog(_Repository):
             and (after is None or (r["at"], r["id"]) < after)
         ]
         return sorted(rows, key=lambda r: (r["at"], r["id"]), reverse=True)[:limit]
+
+
+class FakeBulkActions(_Repository):
+    async def create(
+        self,
+        *,
+        operator: str,
+        key: str,
+        action: str,
+        filter: dict[str, Any],
+        reason: str,
+        matched: int,
+        now: datetime,
+    ) -> tuple[Row, bool]:
+        for row in self._t.bulk_actions.values():
+            if (row["operator"], row["idempotency_key"]) == (operator, key):
+                return dict(row), False
+        bulk_id = uuid.uuid4()
+        self._t.bulk_actions[bulk_id] = {
+            "id": bulk_id,
+            "operator": operator,
+            "idempotency_key": key,
+            "action": action,
+            "filter": filter,
+            "reason": reason,
+            "matched": matched,
+            "state": "running",
+            "done": 0,
+            "skipped": 0,
+            "failed": 0,
+            "after_at": None,
+            "after_id": None,
+            "created_at": now,
+            "lease_until": None,
+            "finished_at": None,
+        }
+        return dict(self._t.bulk_actions[bulk_id]), True
+
+    async def get(self, bulk_id: uuid.UUID) -> Row | None:
+        row = self._t.bulk_actions.get(bulk_id)
+        return None if row is None else dict(row)
+
+    async def recent(self, limit: int) -> list[Row]:
+        rows = sorted(self._t.bulk_actions.values(), key=lambda r: (r["created_at"], r["id"]))
+        return [dict(r) for r in reversed(rows)][:limit]
+
+    async def claim(self, *, now: datetime, lease: timedelta) -> Row | None:
+        free = [
+            r
+            for r in self._t.bulk_actions.values()
+            if r["state"] == "running" and (r["lease_until"] is None or r["lease_until"] < now)
+        ]
+        if not free:
+            return None
+        row = min(free, key=lambda r: r["created_at"])
+        row["lease_until"] = now + lease
+        return dict(row)
+
+    async def advance(
+        self,
+        bulk_id: uuid.UUID,
+        *,
+        after: tuple[datetime, str],
+        outcome: str,
+        now: datetime,
+        lease: timedelta,
+    ) -> None:
+        row = self._t.bulk_actions[bulk_id]
+        row[outcome] += 1
+        row.update(after_at=after[0], after_id=after[1], lease_until=now + lease)
+
+    async def release(self, bulk_id: uuid.UUID) -> None:
+        self._t.bulk_actions[bulk_id]["lease_until"] = None
+
+    async def finish(self, bulk_id: uuid.UUID, *, now: datetime) -> None:
+        self._t.bulk_actions[bulk_id].update(state="done", finished_at=now, lease_until=None)
 
 
 class FakeHousekeeping(_Repository):
@@ -911,6 +997,7 @@ class FakeUnitOfWork:
         self.dead_letters = FakeDeadLetters(self)
         self.saga_runs = FakeSagaRuns(self)
         self.operator_log = FakeOperatorLog(self)
+        self.bulk_actions = FakeBulkActions(self)
         self.housekeeping = FakeHousekeeping(self)
         self._now: datetime | None = None
         self._committed: Tables | None = None

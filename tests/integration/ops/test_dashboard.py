@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from api.auth import OPERATOR, issue_token
+from devstack.processes import eventually
 from devstack.stack import SECRET, Stack
 from store.database import plain_url
 from tests.integration.stack_fixture import stack_fixture
@@ -105,6 +106,53 @@ async def test_pages_need_an_operators_session_and_forms_their_csrf_token(
         assert log.json()["items"] == []  # the forged form did nothing
     async with stack.client("csrf-user") as c:
         assert (await c.get("/v1/ops/sagas")).status_code == 403
+
+
+async def test_a_bulk_retry_with_its_dry_run_retries_each_failed_saga_once(
+    stack: Stack, flag: asyncpg.Connection
+) -> None:
+    user = f"bulk-{uuid.uuid4().hex[:6]}"
+    tasks = [await failed_saga(stack, user) for _ in range(3)]
+    await flag.execute("DROP TRIGGER refuse_flagged ON tasks")
+    request = {"action": "retry", "filter": {"status": ["failed"], "user": user}, "reason": "ok"}
+    headers = {"Authorization": f"Bearer {operator_token()}", "Idempotency-Key": "bulk-1"}
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=headers, timeout=30) as ops:
+        dry = (await ops.post("/v1/ops/bulk-actions/dry-run", json=request)).json()
+        assert dry["count"] == 3
+        assert {r["task_id"] for r in dry["sample"]} == {t["id"] for t in tasks}
+        stale = await ops.post("/v1/ops/bulk-actions", json={**request, "count": 2})
+        assert stale.status_code == 409, stale.text
+        started = await ops.post(
+            "/v1/ops/bulk-actions", json={**request, "count": 3}, headers={"Idempotency-Key": "b2"}
+        )
+        assert started.status_code == 202, started.text
+        bulk = started.json()
+
+        async def done() -> bool:
+            progress = (await ops.get(f"/v1/ops/bulk-actions/{bulk['id']}")).json()
+            return progress["state"] == "done"
+
+        await eventually(done, within=60, what="the bulk retry to finish")
+        again = await ops.post(
+            "/v1/ops/bulk-actions", json={**request, "count": 3}, headers={"Idempotency-Key": "b2"}
+        )
+        assert again.json()["id"] == bulk["id"]  # the same key: the same bulk action
+        progress = (await ops.get(f"/v1/ops/bulk-actions/{bulk['id']}")).json()
+        assert (progress["done"], progress["skipped"], progress["failed"]) == (3, 0, 0)
+
+        async def all_completed() -> bool:
+            page = (await ops.get("/v1/ops/sagas", params={"user": user})).json()
+            return page["counts"]["completed"] == 3
+
+        await eventually(all_completed, within=60, what="the retried attempts to complete")
+    async with stack.client(user) as c:
+        listed = (await c.get("/v1/tasks", params={"recurring": "true"})).json()["items"]
+    for task in tasks:
+        mine = [t for t in listed if t["series_id"] == task["series_id"]]
+        assert sorted((t["occurrence_index"], t["status"]) for t in mine) == [
+            (0, "completed"),
+            (1, "open"),
+        ]
 
 
 async def shot(page: Page, out: Path, name: str) -> None:

@@ -12,6 +12,7 @@ from domain.clock import SystemClock
 from service import unit_of_work as ports
 from store import (
     audit_repo,
+    bulk_actions_repo,
     dead_letters_repo,
     housekeeping_repo,
     idempotency_repo,
@@ -48,6 +49,7 @@ REPOSITORIES = {
     "reminders": (ports.Reminders, reminders_repo.SqlReminders, fakes.FakeReminders),
     "series": (ports.SeriesStore, series_repo.SqlSeries, fakes.FakeSeries),
     "saga_runs": (ports.SagaRuns, saga_runs_repo.SqlSagaRuns, fakes.FakeSagaRuns),
+    "bulk_actions": (ports.BulkActions, bulk_actions_repo.SqlBulkActions, fakes.FakeBulkActions),
     "operator_log": (ports.OperatorLog, operator_log_repo.SqlOperatorLog, fakes.FakeOperatorLog),
     "dead_letters": (
         ports.DeadLetters,
