@@ -67,6 +67,7 @@ class RunFilter:
     started_after: datetime | None = None
     started_before: datetime | None = None
     failure: str | None = None  # a substring of the failure message, in any case
+    latest_only: bool = False  # only each occurrence's latest attempt (one not retried)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,10 @@ def _applies(request: BulkRequest) -> RunFilter | None:
     wanted = set(request.filter.status) & allowed if request.filter.status else allowed
     if not wanted:
         return None
-    return request.filter.model_copy(update={"status": sorted(wanted)}).where()
+    where = request.filter.model_copy(update={"status": sorted(wanted)}).where()
+    # a run a later attempt retries already is not retried again
+    where.latest_only = request.action is SagaAction.RETRY
+    return where
 
 
 async def _count(uow: UnitOfWork, where: RunFilter | None) -> int:

@@ -45,6 +45,11 @@ def _where(where: RunFilter, params: dict[str, Any], *, with_status: bool = True
         escaped = where.failure.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
         clauses.append("failure_message ILIKE :failure")
         params["failure"] = f"%{escaped}%"
+    if where.latest_only:
+        clauses.append(
+            "NOT EXISTS (SELECT 1 FROM saga_runs later WHERE later.task_id = saga_runs.task_id "
+            "AND later.attempt > saga_runs.attempt)"
+        )
     return " AND ".join(clauses)
 
 

@@ -25,10 +25,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.ops_pages import session
 from domain.errors import DomainError
 from domain.saga_runs import SagaKind, SagaStatus
-from service import saga_actions, saga_runs
+from service import bulk_actions, dead_letters, saga_actions, saga_runs
+from service.bulk_actions import BulkConfirm, BulkRequest
+from service.dead_letters import DeadLetterQuery
 from service.keyset import decode_cursor, encode_cursor
 from service.saga_actions import ALLOWED, SagaAction
-from service.saga_runs import SagaRunQuery
+from service.saga_runs import SagaRunFilter, SagaRunQuery
 
 HERE = Path(__file__).parent
 STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
@@ -160,9 +162,134 @@ async def sagas(request: Request) -> Response:
         status_link=lambda s: link(status=[s]),
         next_link=link(cursor=page.next_cursor) if page.next_cursor else None,
         feed=feed,
+        filter_json=SagaRunFilter.model_validate(
+            query.model_dump(exclude={"limit", "cursor"})
+        ).model_dump_json(exclude_defaults=True),
+        bulk_actions=[a.value for a in bulk_actions.BULK],
         error=error,
         **_context(request, operator),
     )
+
+
+def _bulk_form(action: str, reason: str, filter_json: str) -> BulkRequest:
+    return BulkRequest(
+        action=action,
+        reason=reason.strip(),
+        filter=SagaRunFilter.model_validate_json(filter_json or "{}"),
+    )
+
+
+@router.post("/bulk/dry-run")
+async def bulk_dry_run(
+    request: Request,
+    action: Annotated[str, Form()],
+    reason: Annotated[str, Form(max_length=500)] = "",
+    filter: Annotated[str, Form(max_length=4000)] = "{}",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    if not session.csrf_ok(request, csrf):
+        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
+    try:
+        bulk = _bulk_form(action, reason, filter)
+        dry = await bulk_actions.dry_run(request.app.state.uow_factory(), bulk)
+    except (ValidationError, DomainError) as exc:
+        return RedirectResponse("/ops/sagas?" + urlencode({"error": str(exc)[:300]}), 303)
+    return _page(
+        request,
+        "bulk_dry_run.html",
+        dry=dry,
+        reason=bulk.reason,
+        filter_json=bulk.filter.model_dump_json(exclude_defaults=True),
+        key=str(uuid.uuid4()),  # one bulk action per confirmation form, however often sent
+        **_context(request, operator),
+    )
+
+
+@router.post("/bulk")
+async def bulk_confirm(
+    request: Request,
+    action: Annotated[str, Form()],
+    count: Annotated[int, Form(ge=0)],
+    key: Annotated[str, Form(min_length=1, max_length=200)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+    filter: Annotated[str, Form(max_length=4000)] = "{}",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    if not session.csrf_ok(request, csrf):
+        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
+    try:
+        bulk = _bulk_form(action, reason, filter)
+        confirmed = BulkConfirm(**bulk.model_dump(), count=count)
+        made = await bulk_actions.confirm(request.app.state.uow_factory(), operator, key, confirmed)
+    except (ValidationError, DomainError) as exc:
+        return RedirectResponse("/ops/sagas?" + urlencode({"error": str(exc)[:300]}), 303)
+    return RedirectResponse(f"/ops/bulk/{made.id}", 303)
+
+
+@router.get("/bulk/{bulk_id}.json")
+async def bulk_progress_json(request: Request, bulk_id: uuid.UUID) -> Response:
+    _, refused = _signed_in(request)
+    if refused is not None:
+        return Response(status_code=403 if refused.status_code == 403 else 401)
+    try:
+        bulk = await bulk_actions.get(request.app.state.uow_factory(), bulk_id)
+    except DomainError:
+        return Response(status_code=404)
+    return Response(bulk.model_dump_json(), media_type="application/json", headers=SECURITY_HEADERS)
+
+
+@router.get("/bulk/{bulk_id}")
+async def bulk_progress(request: Request, bulk_id: uuid.UUID) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    try:
+        bulk = await bulk_actions.get(request.app.state.uow_factory(), bulk_id)
+    except DomainError as exc:
+        return _page(request, "forbidden.html", 404, error=str(exc), **_context(request, operator))
+    return _page(request, "bulk.html", bulk=bulk, **_context(request, operator))
+
+
+@router.get("/dead-letters")
+async def dead_letter_list(request: Request, state: str | None = "kept") -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    query = DeadLetterQuery(state=state or None)
+    page = await dead_letters.list_dead_letters(request.app.state.uow_factory(), query)
+    return _page(
+        request,
+        "dead_letters.html",
+        page=page,
+        state=state,
+        error=request.query_params.get("error"),
+        **_context(request, operator),
+    )
+
+
+@router.post("/dead-letters/{dead_letter_id}/{verb}")
+async def dead_letter_settle(
+    request: Request, dead_letter_id: uuid.UUID, verb: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    if not session.csrf_ok(request, csrf):
+        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
+    settle = {"redrive": dead_letters.redrive, "discard": dead_letters.discard}.get(verb)
+    if settle is None:
+        return Response(status_code=404)
+    try:
+        await settle(request.app.state.uow_factory(), dead_letter_id, operator)
+    except DomainError as exc:
+        return RedirectResponse("/ops/dead-letters?" + urlencode({"error": str(exc)}), 303)
+    return RedirectResponse("/ops/dead-letters", 303)
 
 
 @router.get("/sagas/events")

@@ -513,6 +513,13 @@ class FakeSagaRuns(_Repository):
                     not where.failure
                     or where.failure.lower() in (r["failure_message"] or "\0").lower()
                 )
+                and (
+                    not where.latest_only
+                    or not any(
+                        o["task_id"] == r["task_id"] and o["attempt"] > r["attempt"]
+                        for o in self._t.saga_runs.values()
+                    )
+                )
             )
 
         return [dict(r) for r in self._t.saga_runs.values() if keep(r)]

@@ -15,3 +15,21 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 });
+
+// Bulk progress: an element with data-progress polls its JSON once a second until done.
+document.addEventListener("DOMContentLoaded", () => {
+  const box = document.querySelector("[data-progress]");
+  if (!box) return;
+  const bar = box.querySelector("progress");
+  const tick = async () => {
+    const response = await fetch(box.dataset.progress, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const bulk = await response.json();
+    for (const cell of box.querySelectorAll("[data-field]")) {
+      cell.textContent = bulk[cell.dataset.field];
+    }
+    bar.value = bulk.done + bulk.skipped + bulk.failed;
+    if (bulk.state !== "done") setTimeout(tick, 1000);
+  };
+  setTimeout(tick, 500);
+});

@@ -175,6 +175,7 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
         pytest.fail("browser tests need Debian's chromium: apt-get install -y chromium")
     user = f"browser-{uuid.uuid4().hex[:6]}"
     task = await failed_saga(stack, user)
+    others = [await failed_saga(stack, user) for _ in range(2)]  # for the bulk retry
     instance = f"complete-{task['id']}"
     out = tmp_path / "screenshots"
     out.mkdir()
@@ -219,8 +220,23 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
             status = page.locator(f'[data-instance="{instance}-2"] [data-field="status"]')
             await expect(status).to_have_text("completed", timeout=30_000)  # live, no reload
             await shot(page, out, "saga-retried")
+
+            # the other two, in bulk: the dry run names the count, the confirmation runs it
+            await page.get_by_role("link", name="Sagas", exact=True).click()
+            await page.get_by_label("Status", exact=True).select_option("failed")
+            await page.get_by_label("User", exact=True).fill(user)
+            await page.get_by_role("button", name="Filter").click()
+            await page.get_by_label("Action").select_option("retry")
+            await page.get_by_label("Reason", exact=True).fill("flag cleared for all")
+            await page.get_by_role("button", name="Dry run").click()
+            await expect(page.locator('[data-count="bulk"]')).to_have_text("2")
+            await shot(page, out, "bulk-dry-run")
+            await page.get_by_role("button", name="Retry 2 sagas").click()
+            await expect(page.locator('[data-field="state"]')).to_have_text("done", timeout=30_000)
+            await expect(page.locator('[data-field="done"]')).to_have_text("2")
+            await shot(page, out, "bulk-progress")
             await page.get_by_role("link", name="Operator log").click()
-            await expect(page.get_by_role("cell", name="flag cleared")).to_be_visible()
+            await expect(page.get_by_role("cell", name="flag cleared", exact=True)).to_be_visible()
             await shot(page, out, "operator-log")
         except Exception:
             await shot(page, out, "failure")
@@ -229,12 +245,15 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
             await browser.close()
     async with stack.client(user) as c:
         listed = (await c.get("/v1/tasks", params={"recurring": "true"})).json()["items"]
-    mine = [t for t in listed if t["series_id"] == task["series_id"]]
-    assert sorted((t["occurrence_index"], t["status"]) for t in mine) == [
-        (0, "completed"),
-        (1, "open"),
-    ]
+    for closed in (task, *others):
+        mine = [t for t in listed if t["series_id"] == closed["series_id"]]
+        assert sorted((t["occurrence_index"], t["status"]) for t in mine) == [
+            (0, "completed"),
+            (1, "open"),
+        ]
     assert {p.name for p in out.iterdir()} >= {
+        "bulk-dry-run.png",
+        "bulk-progress.png",
         "login.png",
         "sagas-failed.png",
         "saga-failed.png",
