@@ -53,7 +53,7 @@ lint: $(STAMP)
 ## 15 minutes; bench/http_api.py wants `apt-get install wrk`).
 bench: $(STAMP)
 	for b in recurrence http_api search mcp_overhead sidecar_actors sidecar_reminders \
-	         sidecar_workflows sidecar_pubsub saga reminders events unit_of_work; do \
+	         sidecar_workflows sidecar_pubsub saga reminders events unit_of_work ops_dashboard; do \
 	    $(PY) -m bench.$$b || exit 1; done
 
 clean:
