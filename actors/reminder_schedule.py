@@ -25,6 +25,7 @@ from dapr.actor.runtime.context import ActorRuntimeContext
 from actors.deps import ActorDeps, instant
 from actors.reminder_schedule_interface import (
     ReminderScheduleActorInterface,
+    Schedule,
     Synced,
     SyncTasks,
 )
@@ -73,6 +74,15 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
             await self._state_manager.set_state(PENDING, pending)
         await self._arm(pending)
         return Synced(pending=len(pending)).model_dump()
+
+    async def describe(self) -> dict:
+        """The schedule as stored: no reload, no state written (a read-only look)."""
+        found, stored = await self._state_manager.try_get_state(PENDING)
+        _, armed = await self._state_manager.try_get_state(ARMED)
+        pending = sorted(dict(stored).values(), key=_fire_at) if found else []
+        return Schedule(
+            loaded=found, pending=pending, armed_at=str(armed) if armed else None
+        ).model_dump(mode="json")
 
     async def sync_all(self) -> dict:
         """Reload the whole schedule from PostgreSQL and register its reminder even when

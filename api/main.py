@@ -21,6 +21,7 @@ from api.routes import (
     health,
     notifications,
     operations,
+    ops_status,
     saga_runs,
     stream,
     tags,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.uow_factory = lambda: SqlUnitOfWork(engine, clock, on_commit=events.wake)
         app.state.completions = InProcessCompletions(app.state.uow_factory)
         app.state.saga_control = None  # no workflow runtime without a sidecar
+        app.state.schedules = None  # nor actors
         housekeeping.start(app.state.uow_factory)
         try:
             async with mcp.sessions.run():  # mounted apps' lifespans never run on their own
@@ -116,6 +118,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 if dapr is not None:
                     app.state.completions = await dapr.start(app.state.uow_factory)
                     app.state.saga_control = app.state.completions
+                    app.state.schedules = dapr.lookup
                     await events.start(app.state.uow_factory)
                 try:
                     yield
@@ -158,6 +161,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(operations.router)
     app.include_router(dead_letters.router)
     app.include_router(saga_runs.router)
+    app.include_router(ops_status.router)
     app.include_router(ops_pages.router)
     app.include_router(notifications.router)
     app.include_router(audit.router)

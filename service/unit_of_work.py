@@ -322,6 +322,22 @@ class BulkActions(Protocol):
         """Every run handled."""
 
 
+class OpsHealth(Protocol):
+    """The operators' health numbers (store.ops_health_repo)."""
+
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """Unpublished events, and the oldest one's time."""
+
+    async def consumers(self, since: datetime) -> list[Row]:
+        """Per consumer: the last event it handled, and how many since `since`."""
+
+    async def saga_minutes(self, since: datetime) -> list[Row]:
+        """Per minute since `since`: runs started, completed and failed."""
+
+    async def reminder_lateness(self, since: datetime) -> tuple[int, float | None, float | None]:
+        """reminder.due events since `since`: how many, p50 and p99 lateness in seconds."""
+
+
 class Housekeeping(Protocol):
     async def prune(self, table: str, *, older_than: timedelta, limit: int) -> int:
         """Delete at most `limit` of `table`'s rows that have outlived `older_than`; how many."""
@@ -400,6 +416,7 @@ class UnitOfWork(Protocol):
     saga_runs: SagaRuns
     operator_log: OperatorLog
     bulk_actions: BulkActions
+    ops_health: OpsHealth
     housekeeping: Housekeeping
 
     async def __aenter__(self) -> Self:

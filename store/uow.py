@@ -24,6 +24,7 @@ from store.housekeeping_repo import SqlHousekeeping
 from store.idempotency_repo import SqlIdempotency
 from store.notifications_repo import SqlNotifications
 from store.operator_log_repo import SqlOperatorLog
+from store.ops_health_repo import SqlOpsHealth
 from store.reminders_repo import SqlReminders
 from store.saga_runs_repo import SqlSagaRuns
 from store.series_repo import SqlSeries
@@ -70,6 +71,7 @@ class SqlUnitOfWork:
         self.saga_runs = SqlSagaRuns(self.conn)
         self.operator_log = SqlOperatorLog(self.conn)
         self.bulk_actions = SqlBulkActions(self.conn)
+        self.ops_health = SqlOpsHealth(self.conn)
         self.housekeeping = SqlHousekeeping(self.conn)
         self.events = []
         self._now: datetime | None = None

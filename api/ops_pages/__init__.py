@@ -23,9 +23,17 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.ops_pages import session
-from domain.errors import DomainError
+from api.routes.ops_status import sidecar_reachable
+from domain.errors import DependencyUnavailable, DomainError
 from domain.saga_runs import SagaKind, SagaStatus
-from service import bulk_actions, dead_letters, saga_actions, saga_runs
+from service import (
+    bulk_actions,
+    dead_letters,
+    ops_health,
+    ops_schedules,
+    saga_actions,
+    saga_runs,
+)
 from service.bulk_actions import BulkConfirm, BulkRequest
 from service.dead_letters import DeadLetterQuery
 from service.keyset import decode_cursor, encode_cursor
@@ -290,6 +298,79 @@ async def dead_letter_settle(
     except DomainError as exc:
         return RedirectResponse("/ops/dead-letters?" + urlencode({"error": str(exc)}), 303)
     return RedirectResponse("/ops/dead-letters", 303)
+
+
+@router.get("/health")
+async def health_page(request: Request) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    health = await ops_health.health(
+        request.app.state.uow_factory(), await sidecar_reachable(request)
+    )
+    return _page(
+        request, "health.html", health=health, chart=_chart(health), **_context(request, operator)
+    )
+
+
+def _chart(health: ops_health.Health, height: int = 120) -> dict[str, Any]:
+    """Bars for the SVG: three per minute, scaled to the hour's peak."""
+    peak = max([max(m.started, m.completed, m.failed) for m in health.sagas] + [1])
+
+    def scaled(n: int) -> int:
+        return round(n * height / peak)
+
+    return {
+        "width": 12 * len(health.sagas),
+        "height": height,
+        "peak": peak,
+        "started": sum(m.started for m in health.sagas),
+        "completed": sum(m.completed for m in health.sagas),
+        "failed": sum(m.failed for m in health.sagas),
+        "bars": [
+            {
+                "x": 12 * i,
+                "started": scaled(m.started),
+                "completed": scaled(m.completed),
+                "failed": scaled(m.failed),
+            }
+            for i, m in enumerate(health.sagas)
+        ],
+    }
+
+
+@router.get("/schedules")
+async def schedules_page(
+    request: Request, series_id: str | None = None, user: str | None = None
+) -> Response:
+    operator, refused = _signed_in(request)
+    if refused is not None:
+        return refused
+    series = schedule = error = None
+    lookup = request.app.state.schedules
+    try:
+        if (series_id or user) and lookup is None:
+            raise DependencyUnavailable("no actors: the app runs without a Dapr sidecar")
+        if series_id:
+            series = await ops_schedules.describe_series(
+                request.app.state.uow_factory(), lookup, uuid.UUID(series_id)
+            )
+        if user:
+            schedule = await ops_schedules.describe_schedule(lookup, user)
+    except ValueError:
+        error = "A series id is a UUID."
+    except DomainError as exc:
+        error = str(exc)
+    return _page(
+        request,
+        "schedules.html",
+        series_id=series_id,
+        user=user,
+        series=series,
+        schedule=schedule,
+        error=error,
+        **_context(request, operator),
+    )
 
 
 @router.get("/sagas/events")

@@ -664,6 +664,31 @@ class FakeBulkActions(_Repository):
         self._t.bulk_actions[bulk_id].update(state="done", finished_at=now, lease_until=None)
 
 
+class FakeOpsHealth(_Repository):
+    """Health numbers that tests set: `figures` is what each query answers."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        super().__init__(uow)
+        self.figures: dict[str, Any] = {
+            "outbox_backlog": (0, None),
+            "consumers": [],
+            "saga_minutes": [],
+            "reminder_lateness": (0, None, None),
+        }
+
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        return self.figures["outbox_backlog"]
+
+    async def consumers(self, since: datetime) -> list[Row]:
+        return self.figures["consumers"]
+
+    async def saga_minutes(self, since: datetime) -> list[Row]:
+        return self.figures["saga_minutes"]
+
+    async def reminder_lateness(self, since: datetime) -> tuple[int, float | None, float | None]:
+        return self.figures["reminder_lateness"]
+
+
 class FakeHousekeeping(_Repository):
     def __init__(self, uow: FakeUnitOfWork) -> None:
         super().__init__(uow)
@@ -1005,6 +1030,7 @@ class FakeUnitOfWork:
         self.saga_runs = FakeSagaRuns(self)
         self.operator_log = FakeOperatorLog(self)
         self.bulk_actions = FakeBulkActions(self)
+        self.ops_health = FakeOpsHealth(self)
         self.housekeeping = FakeHousekeeping(self)
         self._now: datetime | None = None
         self._committed: Tables | None = None

@@ -155,6 +155,42 @@ async def test_a_bulk_retry_with_its_dry_run_retries_each_failed_saga_once(
         ]
 
 
+async def test_health_and_the_actors_schedules_for_operators(stack: Stack) -> None:
+    user = f"sched-{uuid.uuid4().hex[:6]}"
+    async with stack.client(user) as c:
+        r = await c.post(
+            "/v1/tasks",
+            json={
+                "title": "weekly",
+                "due_at": "2030-02-01T09:00:00Z",
+                "recurrence": {"rrule": "FREQ=WEEKLY;BYDAY=MO"},
+                "reminders": [{"before_minutes": 30}],
+            },
+        )
+        assert r.status_code == 201, r.text
+        task = r.json()
+        assert (await c.get("/v1/ops/health")).status_code == 403
+        assert (await c.get(f"/v1/ops/schedules/{user}")).status_code == 403
+    headers = {"Authorization": f"Bearer {operator_token()}"}
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=headers, timeout=30) as ops:
+        health = (await ops.get("/v1/ops/health")).json()
+        assert health["sidecar_reachable"] is True
+        assert len(health["sagas"]) == 60
+        assert health["outbox"]["backlog"] >= 0
+        series = await ops.get(f"/v1/ops/series/{task['series_id']}")
+        assert series.status_code == 200, series.text
+        assert series.json()["rrule"] == "FREQ=WEEKLY;BYDAY=MO"
+        assert (await ops.get(f"/v1/ops/series/{uuid.uuid4()}")).status_code == 404
+
+        async def scheduled() -> bool:
+            schedule = (await ops.get(f"/v1/ops/schedules/{user}")).json()
+            return [p["reminder_id"] for p in schedule["pending"]] == [
+                task["reminders"][0]["id"]
+            ] and schedule["armed_at"] is not None
+
+        await eventually(scheduled, within=20, what="the user's schedule to hold the reminder")
+
+
 async def shot(page: Page, out: Path, name: str) -> None:
     """A screenshot of the page, and axe-core's audit of it: no serious or critical
     violation of WCAG 2.1 A/AA."""
@@ -238,6 +274,16 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
             await page.get_by_role("link", name="Operator log").click()
             await expect(page.get_by_role("cell", name="flag cleared", exact=True)).to_be_visible()
             await shot(page, out, "operator-log")
+            await page.get_by_role("link", name="Health").click()
+            await expect(page.get_by_role("heading", name="Health", exact=True)).to_be_visible()
+            await shot(page, out, "health")
+            await page.get_by_role("link", name="Schedules").click()
+            await page.get_by_label("User").fill(user)
+            await page.get_by_role("button", name="Look up").click()
+            await expect(page.get_by_role("heading", name=f"Reminders of {user}")).to_be_visible()
+            await shot(page, out, "schedules")
+            await page.get_by_role("link", name="Dead letters").click()
+            await shot(page, out, "dead-letters")
         except Exception:
             await shot(page, out, "failure")
             raise
@@ -259,4 +305,7 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
         "saga-failed.png",
         "saga-retried.png",
         "operator-log.png",
+        "health.png",
+        "schedules.png",
+        "dead-letters.png",
     }

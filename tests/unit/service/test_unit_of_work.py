@@ -18,6 +18,7 @@ from store import (
     idempotency_repo,
     notifications_repo,
     operator_log_repo,
+    ops_health_repo,
     outbox,
     reminders_repo,
     saga_runs_repo,
@@ -50,6 +51,7 @@ REPOSITORIES = {
     "series": (ports.SeriesStore, series_repo.SqlSeries, fakes.FakeSeries),
     "saga_runs": (ports.SagaRuns, saga_runs_repo.SqlSagaRuns, fakes.FakeSagaRuns),
     "bulk_actions": (ports.BulkActions, bulk_actions_repo.SqlBulkActions, fakes.FakeBulkActions),
+    "ops_health": (ports.OpsHealth, ops_health_repo.SqlOpsHealth, fakes.FakeOpsHealth),
     "operator_log": (ports.OperatorLog, operator_log_repo.SqlOperatorLog, fakes.FakeOperatorLog),
     "dead_letters": (
         ports.DeadLetters,
