@@ -68,6 +68,9 @@ class SagaControl(Protocol):
     async def history(self, instance_id: str) -> list[HistoryItem] | None:
         """The instance's history, oldest first; None if the runtime has no such instance."""
 
+    async def payloads(self, instance_id: str) -> tuple[str | None, str | None] | None:
+        """The instance's input and output as the runtime keeps them (JSON); None if none."""
+
 
 class ActionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -215,16 +218,21 @@ class Step(BaseModel):
 
 class SagaHistory(BaseModel):
     instance_id: str
+    input: str | None = Field(description="the workflow's input, as JSON")
+    output: str | None = Field(description="its output, as JSON, once it has one")
     events: list[HistoryEvent] = Field(description="as the runtime keeps them, oldest first")
     steps: list[Step] = Field(description="the activity calls, paired with how they ended")
 
 
 async def history(control: SagaControl, instance_id: str) -> SagaHistory:
     events = await control.history(instance_id)
-    if events is None:
+    payloads = await control.payloads(instance_id)
+    if events is None or payloads is None:
         raise NotFound(f"the workflow runtime has no instance {instance_id} (or it was purged)")
     return SagaHistory(
         instance_id=instance_id,
+        input=payloads[0],
+        output=payloads[1],
         events=[HistoryEvent.model_validate(e, from_attributes=True) for e in events],
         steps=[
             Step(

@@ -80,9 +80,28 @@ class SagaRunPage(BaseModel):
     )
 
 
+class RunEvent(BaseModel):
+    event_id: uuid.UUID
+    type: str
+    task_id: uuid.UUID
+    created_at: AwareDatetime
+    published_at: AwareDatetime | None
+
+
+class RunAudit(BaseModel):
+    action: str
+    actor: str
+    at: AwareDatetime
+
+
 class SagaRunDetail(BaseModel):
     run: SagaRunPublic
     lineage: list[SagaRunPublic] = Field(description="every attempt at the occurrence")
+    events: list[RunEvent] = Field(
+        description="the outbox's events about the occurrence and the next one, oldest first "
+        "(as far as the outbox keeps them)"
+    )
+    audit: list[RunAudit] = Field(description="the occurrence's audit entries, newest first")
 
 
 # ---- written by the saga's starter and its steps, inside their own transactions ----
@@ -169,9 +188,14 @@ async def get_run(uow: UnitOfWork, instance_id: str) -> SagaRunDetail:
         if row is None:
             raise NotFound(f"saga run {instance_id} does not exist")
         lineage = await uow.saga_runs.lineage(row["task_id"])
+        tasks = [t for t in (row["task_id"], row["next_task_id"]) if t is not None]
+        events = await uow.outbox.of_tasks(row["user_id"], tasks, limit=100)
+        audit = await uow.audit.newest(row["user_id"], task_id=row["task_id"], limit=50)
     return SagaRunDetail(
         run=SagaRunPublic.model_validate(dict(row)),
         lineage=[SagaRunPublic.model_validate(dict(r)) for r in lineage],
+        events=[RunEvent.model_validate(dict(e)) for e in events],
+        audit=[RunAudit.model_validate(dict(a)) for a in audit],
     )
 
 

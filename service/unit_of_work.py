@@ -33,6 +33,11 @@ class Outbox(Protocol):
     async def requeue_for_redrive(self, event: Event, topic: str) -> None:
         """Publish `event` again, with its own id, to `topic` alone."""
 
+    async def of_tasks(
+        self, user_id: str, task_ids: Sequence[uuid.UUID], limit: int
+    ) -> Sequence[Row]:
+        """The events recorded about these tasks of the user's, oldest first."""
+
 
 class AuditLog(Protocol):
     async def add(

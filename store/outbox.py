@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import TASK_EVENTS, Event
@@ -122,3 +123,26 @@ class SqlOutbox:
 
     async def requeue_for_redrive(self, event: Event, topic: str) -> None:
         await requeue_for_redrive(self._conn, event, topic)
+
+    async def of_tasks(
+        self, user_id: str, task_ids: Sequence[uuid.UUID], limit: int
+    ) -> Sequence[RowMapping]:
+        """The events recorded about these tasks of the user's, oldest first (as far as the
+        outbox still keeps them: housekeeping prunes published ones)."""
+        statement = (
+            select(
+                _outbox.c.event_id,
+                _outbox.c.type,
+                _outbox.c.topic,
+                _outbox.c.created_at,
+                _outbox.c.published_at,
+                _outbox.c.payload["task_id"].astext.label("task_id"),
+            )
+            .where(
+                _outbox.c.user_id == user_id,
+                _outbox.c.payload["task_id"].astext.in_([str(t) for t in task_ids]),
+            )
+            .order_by(_outbox.c.id)
+            .limit(limit)
+        )
+        return (await self._conn.execute(statement)).mappings().all()

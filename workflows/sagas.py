@@ -197,6 +197,13 @@ class Sagas:
             for e in events
         ]
 
+    async def payloads(self, instance_id: str) -> tuple[str | None, str | None] | None:
+        async with sidecar_call("reading a saga's input and output"):
+            state = await self.client.get_workflow_state(instance_id, fetch_payloads=True)
+        if state is None:
+            return None
+        return state.serialized_input, state.serialized_output
+
     async def runtime_status(self, instance: str) -> tuple[str, str | None] | None:
         """The runtime's status name and failure message for `instance`; None if it has
         none (service.saga_runs.reconcile)."""

@@ -428,6 +428,8 @@ async def saga(request: Request, instance_id: str, error: str | None = None) -> 
         "saga.html",
         run=run,
         lineage=detail.lineage,
+        events=detail.events,
+        audit=detail.audit,
         before=before,
         after=after,
         history=history,

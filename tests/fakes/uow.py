@@ -74,6 +74,23 @@ class FakeOutbox(_Repository):
     async def requeue_for_redrive(self, event: Event, topic: str) -> None:
         self._t.redriven.append((event, topic))
 
+    async def of_tasks(
+        self, user_id: str, task_ids: Sequence[uuid.UUID], limit: int
+    ) -> Sequence[Row]:
+        wanted = set(task_ids)
+        return [
+            {
+                "event_id": e.event_id,
+                "type": e.type,
+                "topic": e.topic,
+                "created_at": e.occurred_at,
+                "published_at": None,
+                "task_id": str(e.task_id),
+            }
+            for e in self._t.published
+            if e.user_id == user_id and getattr(e, "task_id", None) in wanted
+        ][:limit]
+
 
 class FakeAuditLog(_Repository):
     _ids = itertools.count(1)

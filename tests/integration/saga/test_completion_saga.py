@@ -318,6 +318,23 @@ async def runs_show_both_attempts(stack: Stack, task: dict, next_id: str) -> Non
         assert first["instance_id"] in {r["instance_id"] for r in failed["items"]}
         detail = (await ops.get(f"/v1/ops/sagas/{second['instance_id']}")).json()
         assert [r["attempt"] for r in detail["lineage"]] == [1, 2]
+        recorded = {(e["type"], e["task_id"]) for e in detail["events"]}
+        assert ("task.completed", task["id"]) in recorded
+        assert ("task.created", next_id) in recorded
+        assert {"task.completed", "task.completion_failed"} <= {
+            a["action"] for a in detail["audit"]
+        }
+
+        done = (await ops.get(f"/v1/ops/sagas/{second['instance_id']}/history")).json()
+        assert task["id"] in done["input"] and next_id in done["output"]
+        assert [(s["name"], s["outcome"]) for s in done["steps"]] == [
+            ("advance_occurrence", "completed")
+        ]
+        failed = (await ops.get(f"/v1/ops/sagas/{first['instance_id']}/history")).json()
+        steps = [(s["name"], s["outcome"]) for s in failed["steps"]]
+        assert steps[0] == ("advance_occurrence", "failed") and len(steps) == 6, steps
+        assert steps[-1] == ("reopen_occurrence", "completed")
+        assert [s["attempt"] for s in failed["steps"][:5]] == [1, 2, 3, 4, 5]
 
 
 async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stack) -> None:

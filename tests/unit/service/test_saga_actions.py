@@ -42,6 +42,9 @@ class Runtime:
         self.asked.append(("retry", user_id, str(task_id), status.value))
         return operation_id(task_id, 2)
 
+    async def payloads(self, instance_id: str) -> tuple[str | None, str | None] | None:
+        return None if instance_id == "purged" else ('{"in": 1}', None)
+
     async def history(self, instance_id: str) -> list[HistoryItem] | None:
         if instance_id == "purged":
             return None
@@ -167,6 +170,7 @@ async def test_an_unknown_run_is_not_found(factory) -> None:
 async def test_history_pairs_calls_and_a_purged_instance_is_not_found() -> None:
     shown = await saga_actions.history(Runtime(), "complete-x")
     assert [e.kind for e in shown.events] == ["TASK_SCHEDULED", "TASK_COMPLETED"]
+    assert (shown.input, shown.output) == ('{"in": 1}', None)
     [step] = shown.steps
     assert (step.name, step.outcome, step.duration_ms) == ("advance_occurrence", "completed", 5.0)
     with pytest.raises(NotFound, match="purged"):
