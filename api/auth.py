@@ -11,7 +11,8 @@ from typing import Any
 import jwt
 
 ALGORITHM = "HS256"
-OPERATOR = "operator"
+OPERATOR = "operator"  # the default operator role (TICKLER_OPS_ROLE)
+ROLES_CLAIM = "roles"  # the default claim that lists them (TICKLER_OPS_ROLES_CLAIM)
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,13 @@ def issue_token(
     *,
     ttl: timedelta = timedelta(days=30),
     roles: Sequence[str] = (),
+    roles_claim: str = ROLES_CLAIM,
 ) -> str:
-    """`roles`: e.g. OPERATOR, who may read and settle dead letters (ops routes)."""
+    """`roles`: e.g. OPERATOR, who may use the ops routes and pages; in `roles_claim`."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl}
     if roles:
-        claims["roles"] = list(roles)
+        claims[roles_claim] = list(roles)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -43,7 +45,7 @@ def user_from_token(secret: str, token: str) -> str:
     return caller_from_token(secret, token).user_id
 
 
-def caller_from_token(secret: str, token: str) -> Caller:
+def caller_from_token(secret: str, token: str, roles_claim: str = ROLES_CLAIM) -> Caller:
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]}
@@ -53,9 +55,9 @@ def caller_from_token(secret: str, token: str) -> Caller:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 200:
         raise AuthError("token has no usable subject")
-    roles = claims.get("roles", [])
+    roles = claims.get(roles_claim, [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise AuthError("token's roles claim is not a list of strings")
+        raise AuthError(f"token's {roles_claim} claim is not a list of strings")
     return Caller(sub, frozenset(roles))
 
 

@@ -41,10 +41,11 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from api.auth import OPERATOR, issue_token
+    from api.auth import issue_token
 
-    roles = [OPERATOR] if args.operator else []
-    print(issue_token(settings.jwt_secret.get_secret_value(), args.user, roles=roles))
+    roles = [*args.role, *([settings.ops_role] if args.operator else [])]
+    secret = settings.jwt_secret.get_secret_value()
+    print(issue_token(secret, args.user, roles=roles, roles_claim=settings.ops_roles_claim))
     return 0
 
 
@@ -160,7 +161,7 @@ def _run_app_and_sidecar(
 ) -> int:
     """Start the sidecar and the app, and supervise them and `watch`: when one exits, or on
     Ctrl-C, stop the app, then the sidecar."""
-    from api.auth import OPERATOR, issue_token
+    from api.auth import issue_token
     from store.database import migrate, plain_url
 
     url = resolve_database(settings)
@@ -219,7 +220,12 @@ def _run_app_and_sidecar(
         start_new_session=True,
     )
     token = issue_token(settings.jwt_secret.get_secret_value(), args.user)
-    ops_token = issue_token(settings.jwt_secret.get_secret_value(), "ops", roles=[OPERATOR])
+    ops_token = issue_token(
+        settings.jwt_secret.get_secret_value(),
+        "ops",
+        roles=[settings.ops_role],
+        roles_claim=settings.ops_roles_claim,
+    )
     base = f"http://{args.host}:{args.port}"
     print(
         f"\nTickler is starting:\n"
@@ -285,7 +291,13 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument(
         "--operator",
         action="store_true",
-        help="with the operator role: the /v1/ops routes (dead letters)",
+        help="with the operator role (TICKLER_OPS_ROLE): the /v1/ops routes and /ops pages",
+    )
+    tok.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        help="a role for the token's roles claim (TICKLER_OPS_ROLES_CLAIM); repeatable",
     )
     tok.set_defaults(func=cmd_token)
 

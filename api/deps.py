@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
-from api.auth import OPERATOR, bearer_token, caller_from_token, user_from_token
+from api.auth import bearer_token, caller_from_token, user_from_token
 from store.uow import SqlUnitOfWork
 
 
@@ -20,11 +20,15 @@ async def current_user(
 async def current_operator(
     request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> str:
-    """The caller's user id, if the token's roles include "operator"; 403 otherwise."""
-    secret = request.app.state.settings.jwt_secret.get_secret_value()
-    caller = caller_from_token(secret, bearer_token(authorization))
-    if OPERATOR not in caller.roles:
-        raise HTTPException(403, "operators only: the token's roles do not include 'operator'")
+    """The caller's user id, if the token's roles include the operator role; 403 otherwise."""
+    settings = request.app.state.settings
+    secret = settings.jwt_secret.get_secret_value()
+    caller = caller_from_token(secret, bearer_token(authorization), settings.ops_roles_claim)
+    if settings.ops_role not in caller.roles:
+        raise HTTPException(
+            403,
+            f"operators only: the token's {settings.ops_roles_claim} lack '{settings.ops_role}'",
+        )
     return caller.user_id
 
 

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # routes (actors, subscriptions) refuse calls without it. Required in production: without
     # it anyone who reaches the app's port can call actor methods and forge events.
     app_api_token: SecretStr | None = Field(None, validation_alias="APP_API_TOKEN")
+    # Who is an operator (the /v1/ops routes and the /ops pages): a token whose
+    # `ops_roles_claim` claim, a list of strings, holds `ops_role`
+    ops_roles_claim: str = "roles"
+    ops_role: str = "operator"
     # Tests only: a file holding an offset in seconds added to the app's clock, which the dev
     # sidecar's --dev-clock-file reads too, so a test moves time forward instead of waiting
     # (api.dev_clock).

@@ -15,7 +15,7 @@ import hmac
 from fastapi import Request
 from fastapi.responses import Response
 
-from api.auth import OPERATOR, AuthError, Caller, caller_from_token
+from api.auth import AuthError, Caller, caller_from_token
 
 COOKIE = "tickler_ops"
 MAX_AGE_S = 8 * 3600  # a working day; the token's own expiry still applies
@@ -36,11 +36,12 @@ def secret(request: Request) -> str:
 def operator_of(request: Request, token: str | None) -> Caller:
     if not token:
         raise NotLoggedIn
+    settings = request.app.state.settings
     try:
-        caller = caller_from_token(secret(request), token)
+        caller = caller_from_token(secret(request), token, settings.ops_roles_claim)
     except AuthError as exc:
         raise NotLoggedIn from exc
-    if OPERATOR not in caller.roles:
+    if settings.ops_role not in caller.roles:
         raise NotOperator
     return caller
 

@@ -58,3 +58,20 @@ def test_production_refuses_a_dev_clock(production_env, tmp_path) -> None:
     production_env.setenv("TICKLER_DEV_CLOCK_FILE", str(tmp_path / "clock"))
     with pytest.raises(ValidationError, match="TICKLER_DEV_CLOCK_FILE"):
         Settings()
+
+
+def test_the_operator_role_and_its_claim_are_configurable(monkeypatch, capsys) -> None:
+    import jwt
+
+    from api.auth import caller_from_token
+    from api.cli import main
+
+    monkeypatch.setenv("TICKLER_OPS_ROLES_CLAIM", "groups")
+    monkeypatch.setenv("TICKLER_OPS_ROLE", "ops")
+    monkeypatch.setenv("TICKLER_JWT_SECRET", "a-test-secret-0123456789abcdefghijkl")
+    assert main(["token", "--user", "olga", "--operator", "--role", "auditor"]) == 0
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["groups"] == ["auditor", "ops"] and "roles" not in claims
+    caller = caller_from_token("a-test-secret-0123456789abcdefghijkl", token, "groups")
+    assert caller.roles == {"auditor", "ops"}
