@@ -73,6 +73,19 @@ def _signed_in(request: Request) -> tuple[str | None, Response | None]:
         return None, _page(request, "forbidden.html", 403)
 
 
+def _form_sender(request: Request, csrf: str) -> tuple[str | None, Response | None]:
+    """As _signed_in, for a form that changes something: it must carry the CSRF token."""
+    operator, refused = _signed_in(request)
+    if refused is None and not session.csrf_ok(request, csrf):
+        refused = _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
+    return operator, refused
+
+
+def _with_error(url: str, error: str) -> RedirectResponse:
+    """Back to `url`, which shows `error`."""
+    return RedirectResponse(url + "?" + urlencode({"error": error[:300]}), 303)
+
+
 def _context(request: Request, operator: str) -> dict[str, Any]:
     return {"operator": operator, "csrf": session.csrf_token(request)}
 
@@ -195,16 +208,14 @@ async def bulk_dry_run(
     filter: Annotated[str, Form(max_length=4000)] = "{}",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = _form_sender(request, csrf)
     if refused is not None:
         return refused
-    if not session.csrf_ok(request, csrf):
-        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
     try:
         bulk = _bulk_form(action, reason, filter)
         dry = await bulk_actions.dry_run(request.app.state.uow_factory(), bulk)
     except (ValidationError, DomainError) as exc:
-        return RedirectResponse("/ops/sagas?" + urlencode({"error": str(exc)[:300]}), 303)
+        return _with_error("/ops/sagas", str(exc))
     return _page(
         request,
         "bulk_dry_run.html",
@@ -226,17 +237,15 @@ async def bulk_confirm(
     filter: Annotated[str, Form(max_length=4000)] = "{}",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = _form_sender(request, csrf)
     if refused is not None:
         return refused
-    if not session.csrf_ok(request, csrf):
-        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
     try:
         bulk = _bulk_form(action, reason, filter)
         confirmed = BulkConfirm(**bulk.model_dump(), count=count)
         made = await bulk_actions.confirm(request.app.state.uow_factory(), operator, key, confirmed)
     except (ValidationError, DomainError) as exc:
-        return RedirectResponse("/ops/sagas?" + urlencode({"error": str(exc)[:300]}), 303)
+        return _with_error("/ops/sagas", str(exc))
     return RedirectResponse(f"/ops/bulk/{made.id}", 303)
 
 
@@ -285,18 +294,16 @@ async def dead_letter_list(request: Request, state: str | None = "kept") -> Resp
 async def dead_letter_settle(
     request: Request, dead_letter_id: uuid.UUID, verb: str, csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = _form_sender(request, csrf)
     if refused is not None:
         return refused
-    if not session.csrf_ok(request, csrf):
-        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
     settle = {"redrive": dead_letters.redrive, "discard": dead_letters.discard}.get(verb)
     if settle is None:
         return Response(status_code=404)
     try:
         await settle(request.app.state.uow_factory(), dead_letter_id, operator)
     except DomainError as exc:
-        return RedirectResponse("/ops/dead-letters?" + urlencode({"error": str(exc)}), 303)
+        return _with_error("/ops/dead-letters", str(exc))
     return RedirectResponse("/ops/dead-letters", 303)
 
 
@@ -456,23 +463,21 @@ async def act(
     reason: Annotated[str, Form(max_length=500)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = _form_sender(request, csrf)
     if refused is not None:
         return refused
-    if not session.csrf_ok(request, csrf):
-        return _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
     back = f"/ops/sagas/{instance_id}"
     if not reason.strip():
-        return RedirectResponse(back + "?" + urlencode({"error": "Give a reason."}), 303)
+        return _with_error(back, "Give a reason.")
     control = request.app.state.saga_control
     if control is None:
-        return RedirectResponse(back + "?" + urlencode({"error": "No workflow runtime."}), 303)
+        return _with_error(back, "No workflow runtime.")
     try:
         outcome = await saga_actions.act(
             request.app.state.uow_factory, control, operator, instance_id, action, reason.strip()
         )
     except DomainError as exc:
-        return RedirectResponse(back + "?" + urlencode({"error": str(exc)}), 303)
+        return _with_error(back, str(exc))
     return RedirectResponse(f"/ops/sagas/{outcome.retried_as or instance_id}", 303)
 
 

@@ -20,22 +20,13 @@ from api.auth import OPERATOR, issue_token
 from devstack.processes import eventually
 from devstack.stack import SECRET, Stack
 from store.database import plain_url
+from tests.integration.faults import clear, refuse_next_occurrences
 from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("ops_dashboard")
 CHROMIUM = shutil.which("chromium")
 AXE = Path(__file__).parents[2] / "vendor" / "axe-4.14.1.min.js"
-TRIGGER = """
-CREATE OR REPLACE FUNCTION refuse_flagged() RETURNS trigger AS $$
-BEGIN
-  IF NEW.title = 'flagged' AND NEW.occurrence_index > 0 THEN
-    RAISE EXCEPTION 'refused while the flag is set';
-  END IF;
-  RETURN NEW;
-END $$ LANGUAGE plpgsql;
-CREATE TRIGGER refuse_flagged BEFORE INSERT ON tasks
-  FOR EACH ROW EXECUTE FUNCTION refuse_flagged();
-"""
+FLAG = "refuse_flagged"
 
 
 def operator_token() -> str:
@@ -62,11 +53,11 @@ async def failed_saga(stack: Stack, user: str) -> dict:
 @pytest.fixture
 async def flag(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(plain_url(stack.database_url))
-    await conn.execute(TRIGGER)
+    await refuse_next_occurrences(conn, FLAG, "flagged", "refused while the flag is set")
     try:
         yield conn
     finally:
-        await conn.execute("DROP TRIGGER IF EXISTS refuse_flagged ON tasks")
+        await clear(conn, FLAG)
         await conn.close()
 
 
@@ -113,7 +104,7 @@ async def test_a_bulk_retry_with_its_dry_run_retries_each_failed_saga_once(
 ) -> None:
     user = f"bulk-{uuid.uuid4().hex[:6]}"
     tasks = [await failed_saga(stack, user) for _ in range(3)]
-    await flag.execute("DROP TRIGGER refuse_flagged ON tasks")
+    await clear(flag, FLAG)
     request = {"action": "retry", "filter": {"status": ["failed"], "user": user}, "reason": "ok"}
     headers = {"Authorization": f"Bearer {operator_token()}", "Idempotency-Key": "bulk-1"}
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers, timeout=30) as ops:
@@ -249,7 +240,7 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
             )
             await shot(page, out, "saga-failed")
 
-            await flag.execute("DROP TRIGGER refuse_flagged ON tasks")  # clear the fault
+            await clear(flag, FLAG)  # clear the fault
             await page.get_by_label("Reason to retry").fill("flag cleared")
             await page.get_by_role("button", name="Retry").click()
             await expect(page.get_by_role("heading", name=f"Saga {instance}-2")).to_be_visible()

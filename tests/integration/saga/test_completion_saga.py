@@ -15,6 +15,7 @@ from api.auth import OPERATOR, issue_token
 from devstack.processes import eventually
 from devstack.stack import SECRET, Stack
 from store.database import plain_url
+from tests.integration.faults import clear, refuse_next_occurrences
 from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("saga")
@@ -124,19 +125,7 @@ async def test_failed_next_occurrence_reopens_and_reports(stack: Stack) -> None:
     failed and visible."""
     conn = await asyncpg.connect(plain_url(stack.database_url))
     try:
-        await conn.execute(
-            """
-            CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.title = 'poison' AND NEW.occurrence_index > 0 THEN
-                RAISE EXCEPTION 'refused by test trigger';
-              END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_poison BEFORE INSERT ON tasks
-              FOR EACH ROW EXECUTE FUNCTION refuse_poison();
-            """
-        )
+        await refuse_next_occurrences(conn, "refuse_poison", "poison", "refused by test trigger")
         async with stack.client("comp", timeout=60) as c:
             task = await create(
                 c,
@@ -158,7 +147,7 @@ async def test_failed_next_occurrence_reopens_and_reports(stack: Stack) -> None:
         )
         assert failed == 1
     finally:
-        await conn.execute("DROP TRIGGER IF EXISTS refuse_poison ON tasks")
+        await clear(conn, "refuse_poison")
         await conn.close()
 
 
@@ -173,18 +162,8 @@ async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
     gets exactly one next occurrence."""
     conn = await asyncpg.connect(plain_url(stack.database_url))
     try:
-        await conn.execute(
-            """
-            CREATE OR REPLACE FUNCTION refuse_first_try() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.title = 'first try fails' AND NEW.occurrence_index > 0 THEN
-                RAISE EXCEPTION 'refused by test trigger';
-              END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_first_try BEFORE INSERT ON tasks
-              FOR EACH ROW EXECUTE FUNCTION refuse_first_try();
-            """
+        await refuse_next_occurrences(
+            conn, "refuse_first_try", "first try fails", "refused by test trigger"
         )
         async with stack.client("again", timeout=60) as c:
             task = await create(
@@ -196,7 +175,7 @@ async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
             failed = await c.post(f"/v1/tasks/{task['id']}/complete")
             assert failed.status_code == 503, failed.text
             assert (await c.get(f"/v1/tasks/{task['id']}")).json()["status"] == "open"
-            await conn.execute("DROP TRIGGER refuse_first_try ON tasks")
+            await clear(conn, "refuse_first_try")
 
             results = await asyncio.gather(
                 *(c.post(f"/v1/tasks/{task['id']}/complete") for _ in range(5))
@@ -215,7 +194,7 @@ async def test_a_reopened_occurrence_completes_again_with_one_next_occurrence(
             assert (await other.get("/v1/ops/sagas")).status_code == 403
         await runs_show_both_attempts(stack, task, results[0].json()["next"]["id"])
     finally:
-        await conn.execute("DROP TRIGGER IF EXISTS refuse_first_try ON tasks")
+        await clear(conn, "refuse_first_try")
         await conn.close()
     in_series = [t for t in page["items"] if t["series_id"] == task["series_id"]]
     assert sorted((t["occurrence_index"], t["status"]) for t in in_series) == [
@@ -238,18 +217,8 @@ async def test_an_operator_retries_a_failed_saga_once_its_fault_is_cleared(
     retry is a new attempt that keeps the lineage, and the series gets one next occurrence."""
     conn = await asyncpg.connect(plain_url(stack.database_url))
     try:
-        await conn.execute(
-            """
-            CREATE OR REPLACE FUNCTION refuse_until_cleared() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.title = 'ops retry' AND NEW.occurrence_index > 0 THEN
-                RAISE EXCEPTION 'refused until the flag is cleared';
-              END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse_until_cleared BEFORE INSERT ON tasks
-              FOR EACH ROW EXECUTE FUNCTION refuse_until_cleared();
-            """
+        await refuse_next_occurrences(
+            conn, "refuse_until_cleared", "ops retry", "refused until the flag is cleared"
         )
         async with stack.client("retried", timeout=60) as c, operator(stack) as ops:
             task = await create(
@@ -268,7 +237,7 @@ async def test_an_operator_retries_a_failed_saga_once_its_fault_is_cleared(
             assert (
                 await c.post(f"/v1/ops/sagas/{first}/retry", json={"reason": "x"})
             ).status_code == 403
-            await conn.execute("DROP TRIGGER refuse_until_cleared ON tasks")
+            await clear(conn, "refuse_until_cleared")
 
             r = await ops.post(f"/v1/ops/sagas/{first}/retry", json={"reason": "flag cleared"})
             assert r.status_code == 200, r.text
@@ -290,7 +259,7 @@ async def test_an_operator_retries_a_failed_saga_once_its_fault_is_cleared(
             )
             page = (await c.get("/v1/tasks", params={"recurring": "true", "limit": 200})).json()
     finally:
-        await conn.execute("DROP TRIGGER IF EXISTS refuse_until_cleared ON tasks")
+        await clear(conn, "refuse_until_cleared")
         await conn.close()
     in_series = [t for t in page["items"] if t["series_id"] == task["series_id"]]
     assert sorted((t["occurrence_index"], t["status"]) for t in in_series) == [
@@ -321,9 +290,13 @@ async def runs_show_both_attempts(stack: Stack, task: dict, next_id: str) -> Non
         recorded = {(e["type"], e["task_id"]) for e in detail["events"]}
         assert ("task.completed", task["id"]) in recorded
         assert ("task.created", next_id) in recorded
-        assert {"task.completed", "task.completion_failed"} <= {
-            a["action"] for a in detail["audit"]
-        }
+        url = f"/v1/ops/sagas/{second['instance_id']}"
+
+        async def audited() -> bool:  # the audit consumer writes its entries as events arrive
+            actions = {a["action"] for a in (await ops.get(url)).json()["audit"]}
+            return {"task.completed", "task.completion_failed"} <= actions
+
+        await eventually(audited, within=20, what="the occurrence's audit entries")
 
         done = (await ops.get(f"/v1/ops/sagas/{second['instance_id']}/history")).json()
         assert task["id"] in done["input"] and next_id in done["output"]

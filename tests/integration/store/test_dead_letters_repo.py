@@ -6,32 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.events import TASK_EVENTS, TASK_UPDATES, TaskCreated
 from store import dead_letters_repo as repo
 from store import outbox
-from store.database import create_engine, migrate
 from store.tables import DeadLetter, OutboxEvent
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 _dead, _outbox = DeadLetter.__table__, OutboxEvent.__table__
-
-
-@pytest.fixture
-async def engine(make_database) -> AsyncIterator[AsyncEngine]:
-    url = await make_database("dead_letters_repo")
-    await asyncio.to_thread(migrate, url)
-    engine = create_engine(url, pool_size=2)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def keep(engine: AsyncEngine, event_id: str, at: datetime, topic: str | None) -> int:

@@ -3,9 +3,7 @@ the same use cases the unit tests run on the fake (tests/unit/service/), so the 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,24 +11,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import reminders, series, tags
-from store.database import create_engine, migrate
 from store.tables import Reminder, Series, Tag, Task, TaskTag
 from store.uow import SqlUnitOfWork
 from tests.clocks import FrozenClock
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
 _tasks, _reminders, _tags = Task.__table__, Reminder.__table__, Tag.__table__
-
-
-@pytest.fixture
-async def engine(make_database) -> AsyncIterator[AsyncEngine]:
-    url = await make_database("repositories")
-    await asyncio.to_thread(migrate, url)
-    engine = create_engine(url, pool_size=2)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

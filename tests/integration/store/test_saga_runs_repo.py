@@ -4,12 +4,9 @@ filters (a failure text's LIKE wildcards are literal), counts, keyset pages, the
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,23 +16,11 @@ from service import saga_runs
 from service.completion import operation_id
 from service.occurrences import CloseRequest
 from service.saga_runs import SagaRunQuery
-from store.database import create_engine, migrate
 from store.tables import Task
 from store.uow import SqlUnitOfWork
 from tests.clocks import FrozenClock
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(make_database) -> AsyncIterator[AsyncEngine]:
-    url = await make_database("saga_runs")
-    await asyncio.to_thread(migrate, url)
-    engine = create_engine(url, pool_size=2)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def a_task(engine: AsyncEngine, user: str) -> uuid.UUID:

@@ -4,30 +4,19 @@ transactions again for the next unit of work."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.database import create_engine, migrate
 from store.uow import SqlUnitOfWork
 from tests.clocks import FrozenClock
 
 NOW = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def engine(make_database) -> AsyncIterator[AsyncEngine]:
-    url = await make_database("unit_of_work")
-    await asyncio.to_thread(migrate, url)
-    engine = create_engine(url, pool_size=1)  # one connection: both units of work share it
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
+POOL_SIZE = 1  # one connection: both units of work in a test share it
 
 
 async def in_transaction_after_a_query(uow: SqlUnitOfWork) -> bool:
