@@ -16,14 +16,14 @@ import json
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from domain.errors import Conflict, NotFound
 from domain.events import DEAD_LETTERS, Event, parse_event
 from service import keyset
-from service.unit_of_work import Row, UnitOfWork
+from service.unit_of_work import Row, UnitOfWork, UnitOfWorkFactory
 
 NO_REASON = "none given: daprd dead-letters an event without a reason; its log has the failure"
 MALFORMED = "tickler.malformed"
@@ -195,3 +195,67 @@ def encode_cursor(first_seen: datetime, dead_letter_id: uuid.UUID) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     return keyset.decode_uuid_cursor(cursor)
+
+
+class BulkSettle(BaseModel):
+    """Redrive or discard every kept dead letter (on `topic`, if given), naming the count the
+    dry run gave: refused if it changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verb: Literal["redrive", "discard"]
+    topic: str | None = Field(None, min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")
+    count: int | None = Field(None, ge=0, description="none: a dry run")
+
+
+class BulkSettled(BaseModel):
+    verb: str
+    count: int = Field(description="kept dead letters it applies to (the dry run's count)")
+    sample: list[DeadLetterPublic] = Field(description="the newest ten, on a dry run")
+    done: int
+    skipped: int = Field(description="settled meanwhile, or not redrivable (discard those)")
+    dry_run: bool
+
+
+async def settle_all(
+    uow_factory: UnitOfWorkFactory, request: BulkSettle, operator: str
+) -> BulkSettled:
+    """One transaction per dead letter, as one at a time: a repeat finds them settled and
+    skips them, so none is redriven twice."""
+    kept = DeadLetterState.KEPT.value
+    async with uow_factory().reading() as uow:
+        now_count = await uow.dead_letters.count(state=kept, topic=request.topic)
+        sample = await uow.dead_letters.page(state=kept, topic=request.topic, after=None, limit=10)
+    if request.count is None:
+        return BulkSettled(
+            verb=request.verb,
+            count=now_count,
+            sample=[DeadLetterPublic.model_validate(dict(r)) for r in sample],
+            done=0,
+            skipped=0,
+            dry_run=True,
+        )
+    if now_count != request.count:
+        raise Conflict(
+            f"{now_count} dead letters are kept now, not {request.count}: run the dry run again"
+        )
+    settle = redrive if request.verb == "redrive" else discard
+    done = skipped = 0
+    after = None
+    while True:
+        async with uow_factory().reading() as uow:
+            rows = await uow.dead_letters.page(
+                state=kept, topic=request.topic, after=after, limit=100
+            )
+        for row in rows:
+            try:
+                await settle(uow_factory(), row["id"], operator)
+                done += 1
+            except Conflict:
+                skipped += 1
+        if len(rows) < 100:
+            break
+        after = (rows[-1]["first_seen"], rows[-1]["id"])
+    return BulkSettled(
+        verb=request.verb, count=request.count, sample=[], done=done, skipped=skipped, dry_run=False
+    )

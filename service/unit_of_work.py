@@ -194,6 +194,9 @@ class DeadLetters(Protocol):
     ) -> int:
         """Store one arrival of a dead letter; the attempts it has now been seen."""
 
+    async def count(self, *, state: str | None, topic: str | None) -> int:
+        """How many there are in `state` (and on `topic`)."""
+
     async def page(
         self,
         *,

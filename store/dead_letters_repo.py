@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -116,6 +116,15 @@ async def settle(
     return (await conn.execute(statement)).mappings().one()
 
 
+async def count(conn: AsyncConnection, *, state: str | None, topic: str | None) -> int:
+    statement = select(func.count()).select_from(_dead)
+    if state is not None:
+        statement = statement.where(_dead.c.state == state)
+    if topic is not None:
+        statement = statement.where(_dead.c.topic == topic)
+    return int((await conn.execute(statement)).scalar_one())
+
+
 class SqlDeadLetters:
     """The statements above, bound to a unit of work's connection."""
 
@@ -134,6 +143,9 @@ class SqlDeadLetters:
         return await keep(
             self._conn, event_id=event_id, topic=topic, event=event, reason=reason, now=now
         )
+
+    async def count(self, *, state: str | None, topic: str | None) -> int:
+        return await count(self._conn, state=state, topic=topic)
 
     async def page(
         self,

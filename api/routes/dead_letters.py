@@ -10,11 +10,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.deps import Operator, UoW
 from service import dead_letters
-from service.dead_letters import DeadLetterPage, DeadLetterPublic, DeadLetterQuery
+from service.dead_letters import (
+    BulkSettle,
+    BulkSettled,
+    DeadLetterPage,
+    DeadLetterPublic,
+    DeadLetterQuery,
+)
 
 router = APIRouter(prefix="/v1/ops/dead-letters", tags=["operations"])
 PROBLEMS = {
@@ -60,3 +66,14 @@ async def redrive(dead_letter_id: uuid.UUID, operator: Operator, uow: UoW) -> De
 )
 async def discard(dead_letter_id: uuid.UUID, operator: Operator, uow: UoW) -> DeadLetterPublic:
     return await dead_letters.discard(uow, dead_letter_id, operator)
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkSettled,
+    responses={**PROBLEMS, 409: {"description": "The kept count changed: dry-run again"}},
+)
+async def settle_all(request: Request, body: BulkSettle, operator: Operator) -> BulkSettled:
+    """Redrive or discard every kept dead letter (on `topic`): without `count`, a dry run
+    with the count and the newest ten; with it, done, one transaction per dead letter."""
+    return await dead_letters.settle_all(request.app.state.uow_factory, body, operator)

@@ -405,6 +405,13 @@ class FakeDeadLetters(_Repository):
         }
         return 1
 
+    async def count(self, *, state: str | None, topic: str | None) -> int:
+        return sum(
+            1
+            for r in self._t.dead_letters.values()
+            if (state is None or r["state"] == state) and (topic is None or r["topic"] == topic)
+        )
+
     async def page(
         self,
         *,

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,6 +21,8 @@ import httpx
 
 from devstack.processes import eventually
 from devstack.stack import Stack
+from domain.events import DEAD_LETTERS, TASK_EVENTS, TaskCreated
+from messaging.relay import cloudevent
 from store.database import plain_url
 
 CONSUMERS = ("audit", "notifier", "live")
@@ -30,6 +33,38 @@ async def create(client: httpx.AsyncClient, **body: Any) -> dict:
     r = await client.post("/v1/tasks", json=body)
     assert r.status_code == 201, r.text
     return r.json()
+
+
+# ---- dead letters, put on dlq-events as daprd's dead-lettering does ----
+
+
+def dead_lettered(event: TaskCreated, topic: str = TASK_EVENTS) -> bytes:
+    """The CloudEvent as the relay published it and daprd delivered it on `topic`."""
+    _, body, _ = cloudevent(event.model_dump(mode="json"))
+    envelope: dict[str, Any] = json.loads(body)
+    envelope.update(topic=topic, pubsubname="pubsub")
+    return json.dumps(envelope).encode()
+
+
+async def put_on_dead_letters(stack: Stack, body: bytes) -> None:
+    async with stack.sidecar() as sidecar:
+        r = await sidecar.post(
+            f"/v1.0/publish/pubsub/{DEAD_LETTERS}",
+            params={"metadata.rawPayload": "true"},
+            content=body,
+            headers={"content-type": "application/cloudevents+json"},
+        )
+    assert r.status_code == 204, r.text
+
+
+def unhandled_event(task: dict[str, Any], user: str) -> TaskCreated:
+    """A task event that never reached its consumers (as if every delivery had failed)."""
+    return TaskCreated(
+        occurred_at=datetime.now(UTC),
+        user_id=user,
+        task_id=uuid.UUID(task["id"]),
+        data={"title": task["title"]},
+    )
 
 
 async def fetch(stack: Stack, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -20,8 +19,14 @@ from api.auth import OPERATOR, issue_token
 from devstack.processes import eventually
 from devstack.stack import SECRET, Stack
 from domain.events import DEAD_LETTERS, TASK_EVENTS, TaskCreated
-from messaging.relay import cloudevent, malformed_cloudevent
-from tests.integration.events.scenarios import create, fetch
+from messaging.relay import malformed_cloudevent
+from tests.integration.events.scenarios import (
+    create,
+    dead_lettered,
+    fetch,
+    put_on_dead_letters,
+    unhandled_event,
+)
 from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("dead_letters")
@@ -33,25 +38,6 @@ def operator(stack: Stack) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=stack.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
     )
-
-
-def dead_lettered(event: TaskCreated, topic: str = TASK_EVENTS) -> bytes:
-    """The CloudEvent as the relay published it and daprd delivered it on `topic`."""
-    _, body, _ = cloudevent(event.model_dump(mode="json"))
-    envelope: dict[str, Any] = json.loads(body)
-    envelope.update(topic=topic, pubsubname="pubsub")
-    return json.dumps(envelope).encode()
-
-
-async def put_on_dead_letters(stack: Stack, body: bytes) -> None:
-    async with stack.sidecar() as sidecar:
-        r = await sidecar.post(
-            f"/v1.0/publish/pubsub/{DEAD_LETTERS}",
-            params={"metadata.rawPayload": "true"},
-            content=body,
-            headers={"content-type": "application/cloudevents+json"},
-        )
-    assert r.status_code == 204, r.text
 
 
 async def dead_letter_rows(stack: Stack, event_id: uuid.UUID) -> list[Any]:
@@ -84,16 +70,6 @@ async def kept(stack: Stack, event_id: uuid.UUID, attempts: int = 1) -> str:
 
 async def count(stack: Stack, sql: str, *args: Any) -> int:
     return (await fetch(stack, sql, *args))[0][0]
-
-
-def unhandled_event(task: dict[str, Any], user: str) -> TaskCreated:
-    """A task event that never reached its consumers (as if every delivery had failed)."""
-    return TaskCreated(
-        occurred_at=datetime.now(UTC),
-        user_id=user,
-        task_id=uuid.UUID(task["id"]),
-        data={"title": task["title"]},
-    )
 
 
 async def test_a_dead_letter_delivered_twice_is_kept_once(stack: Stack) -> None:
@@ -351,3 +327,30 @@ async def test_pages_of_dead_letters_join_up_to_the_whole_list(stack: Stack) -> 
             params["cursor"] = page["next_cursor"]
     assert paged == [d["id"] for d in whole["items"]]
     assert len(paged) >= 3
+
+
+async def test_a_bulk_redrive_after_its_dry_run_reaches_each_consumer_once(stack: Stack) -> None:
+    async with stack.client("dl-bulk") as c:
+        events = [unhandled_event(await create(c, title=f"bulk {n}"), "dl-bulk") for n in range(3)]
+    for event in events:
+        await put_on_dead_letters(stack, dead_lettered(event))
+        await kept(stack, event.event_id)
+    async with operator(stack) as ops:
+        dry = (await ops.post(f"{OPS}/bulk", json={"verb": "redrive", "topic": TASK_EVENTS})).json()
+        assert dry["dry_run"] and dry["count"] >= 3
+        stale = await ops.post(
+            f"{OPS}/bulk", json={"verb": "redrive", "topic": TASK_EVENTS, "count": dry["count"] + 1}
+        )
+        assert stale.status_code == 409, stale.text
+        done = await ops.post(
+            f"{OPS}/bulk", json={"verb": "redrive", "topic": TASK_EVENTS, "count": dry["count"]}
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["done"] + done.json()["skipped"] == dry["count"]
+    audited = "SELECT count(*) FROM audit_log WHERE event_id = ANY($1::uuid[])"
+    ids = [e.event_id for e in events]
+
+    async def all_audited() -> bool:
+        return await count(stack, audited, ids) == 3
+
+    await eventually(all_audited, what="the three redriven events audited")

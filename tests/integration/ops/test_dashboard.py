@@ -20,6 +20,12 @@ from api.auth import OPERATOR, issue_token
 from devstack.processes import eventually
 from devstack.stack import SECRET, Stack
 from store.database import plain_url
+from tests.integration.events.scenarios import (
+    create,
+    dead_lettered,
+    put_on_dead_letters,
+    unhandled_event,
+)
 from tests.integration.faults import clear, refuse_next_occurrences
 from tests.integration.stack_fixture import stack_fixture
 
@@ -182,6 +188,14 @@ async def test_health_and_the_actors_schedules_for_operators(stack: Stack) -> No
         await eventually(scheduled, within=20, what="the user's schedule to hold the reminder")
 
 
+async def any_row(stack: Stack, sql: str, *args: object) -> bool:
+    conn = await asyncpg.connect(plain_url(stack.database_url))
+    try:
+        return await conn.fetchval(sql, *args) >= 1
+    finally:
+        await conn.close()
+
+
 async def shot(page: Page, out: Path, name: str) -> None:
     """A screenshot of the page, and axe-core's audit of it: no serious or critical
     violation of WCAG 2.1 A/AA."""
@@ -273,8 +287,24 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
             await page.get_by_role("button", name="Look up").click()
             await expect(page.get_by_role("heading", name=f"Reminders of {user}")).to_be_visible()
             await shot(page, out, "schedules")
+            # a dead letter, redriven from its page, reaches its consumers once
+            async with stack.client(user) as c:
+                event = unhandled_event(await create(c, title="lost event"), user)
+            await put_on_dead_letters(stack, dead_lettered(event))
+            await eventually(
+                lambda: any_row(stack, "SELECT count(*) FROM dead_letters WHERE event_id = $1",
+                                str(event.event_id)),
+                what="the dead letter kept",
+            )  # fmt: skip
             await page.get_by_role("link", name="Dead letters").click()
+            letter = page.locator("tr[data-dead-letter]", has_text=str(event.event_id))
+            await expect(letter).to_be_visible()
             await shot(page, out, "dead-letters")
+            await letter.get_by_role("button", name="Redrive").click()
+            await expect(letter).to_have_count(0)  # no longer kept
+            await page.get_by_label("State").select_option("redriven")
+            await page.get_by_role("button", name="Filter").click()
+            await expect(letter).to_contain_text("redriven by olga")
         except Exception:
             await shot(page, out, "failure")
             raise
@@ -282,6 +312,9 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
             await browser.close()
     async with stack.client(user) as c:
         listed = (await c.get("/v1/tasks", params={"recurring": "true"})).json()["items"]
+    audit = "SELECT count(*) FROM audit_log WHERE event_id = $1"
+    await eventually(lambda: any_row(stack, audit, event.event_id), what="the redriven event")
+    assert await flag.fetchval(audit, event.event_id) == 1
     for closed in (task, *others):
         mine = [t for t in listed if t["series_id"] == closed["series_id"]]
         assert sorted((t["occurrence_index"], t["status"]) for t in mine) == [

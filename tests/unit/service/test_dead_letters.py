@@ -84,3 +84,38 @@ async def test_pages_run_newest_first_and_follow_the_cursor(
     await dead_letters.discard(uow, ids[1], "op")
     kept = await dead_letters.list_dead_letters(uow, DeadLetterQuery(state="kept"))
     assert [d.id for d in kept.items] == [ids[2], ids[0]]
+
+
+async def test_a_bulk_discard_names_the_dry_runs_count_and_settles_each_once(
+    uow: FakeUnitOfWork, clock: FrozenClock
+) -> None:
+    for _ in range(3):
+        await _kept(uow)
+    factory = lambda: FakeUnitOfWork(clock, uow.tables)  # noqa: E731
+    dry = await dead_letters.settle_all(factory, dead_letters.BulkSettle(verb="discard"), "olga")
+    assert (dry.dry_run, dry.count, len(dry.sample)) == (True, 3, 3)
+    with pytest.raises(Conflict, match="3 dead letters are kept now, not 2"):
+        await dead_letters.settle_all(
+            factory, dead_letters.BulkSettle(verb="discard", count=2), "olga"
+        )
+    done = await dead_letters.settle_all(
+        factory, dead_letters.BulkSettle(verb="discard", count=3), "olga"
+    )
+    assert (done.done, done.skipped) == (3, 0)
+    assert {r["state"] for r in uow.tables.dead_letters.values()} == {"discarded"}
+    with pytest.raises(Conflict, match="0 dead letters are kept now"):  # a resend does nothing
+        await dead_letters.settle_all(
+            factory, dead_letters.BulkSettle(verb="discard", count=3), "olga"
+        )
+
+
+async def test_a_bulk_redrive_requeues_each_kept_event(
+    uow: FakeUnitOfWork, clock: FrozenClock
+) -> None:
+    events = [(await _kept(uow))[1] for _ in range(2)]
+    factory = lambda: FakeUnitOfWork(clock, uow.tables)  # noqa: E731
+    done = await dead_letters.settle_all(
+        factory, dead_letters.BulkSettle(verb="redrive", count=2), "olga"
+    )
+    assert (done.done, done.skipped) == (2, 0)
+    assert sorted(e.event_id for e, _ in uow.tables.redriven) == sorted(e.event_id for e in events)
