@@ -35,7 +35,7 @@ from service import (
     saga_runs,
 )
 from service.bulk_actions import BulkConfirm, BulkRequest
-from service.dead_letters import DeadLetterQuery
+from service.dead_letters import BulkSettle, DeadLetterQuery
 from service.keyset import decode_cursor, encode_cursor
 from service.saga_actions import ALLOWED, SagaAction
 from service.saga_runs import SagaRunFilter, SagaRunQuery
@@ -57,7 +57,10 @@ templates = Jinja2Templates(directory=HERE / "templates")
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     response = templates.TemplateResponse(
-        request, name, {"operator": None, "error": None, **context}, status_code=status
+        request,
+        name,
+        {"operator": None, "error": None, "notice": None, **context},
+        status_code=status,
     )
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -286,8 +289,38 @@ async def dead_letter_list(request: Request, state: str | None = "kept") -> Resp
         page=page,
         state=state,
         error=request.query_params.get("error"),
+        notice=request.query_params.get("notice"),
         **_context(request, operator),
     )
+
+
+@router.post("/dead-letters/bulk")
+async def dead_letters_bulk(
+    request: Request,
+    verb: Annotated[str, Form()],
+    topic: Annotated[str, Form(max_length=249)] = "",
+    count: Annotated[int | None, Form(ge=0)] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Without `count` a dry run page; with it, done, and back to the list."""
+    operator, refused = _form_sender(request, csrf)
+    if refused is not None:
+        return refused
+    try:
+        settle = BulkSettle(verb=verb, topic=topic or None, count=count)
+        result = await dead_letters.settle_all(request.app.state.uow_factory, settle, operator)
+    except (ValidationError, DomainError) as exc:
+        return _with_error("/ops/dead-letters", str(exc))
+    if result.dry_run:
+        return _page(
+            request,
+            "dead_letters_bulk.html",
+            dry=result,
+            topic=topic,
+            **_context(request, operator),
+        )
+    notice = f"{result.verb}: {result.done} done, {result.skipped} skipped"
+    return RedirectResponse("/ops/dead-letters?" + urlencode({"notice": notice}), 303)
 
 
 @router.post("/dead-letters/{dead_letter_id}/{verb}")

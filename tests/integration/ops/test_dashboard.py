@@ -305,6 +305,24 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
             await page.get_by_label("State").select_option("redriven")
             await page.get_by_role("button", name="Filter").click()
             await expect(letter).to_contain_text("redriven by olga")
+
+            # the dead letters page in bulk: a dry run names the count, then it is done
+            async with stack.client(user) as c:
+                other = unhandled_event(await create(c, title="another lost event"), user)
+            await put_on_dead_letters(stack, dead_lettered(other))
+            await eventually(
+                lambda: any_row(stack, "SELECT count(*) FROM dead_letters WHERE event_id = $1",
+                                str(other.event_id)),
+                what="the second dead letter kept",
+            )  # fmt: skip
+            await page.get_by_label("State").select_option("kept")
+            await page.get_by_role("button", name="Filter").click()
+            await page.get_by_label("Settle").select_option("discard")
+            await page.get_by_role("button", name="Dry run").click()
+            await expect(page.locator('[data-count="bulk"]')).to_have_text("1")
+            await shot(page, out, "dead-letters-bulk")
+            await page.get_by_role("button", name="Discard 1 dead letters").click()
+            await expect(page.get_by_role("status")).to_contain_text("discard: 1 done")
         except Exception:
             await shot(page, out, "failure")
             raise
@@ -332,4 +350,5 @@ async def test_an_operator_retries_a_failed_saga_in_the_browser(
         "health.png",
         "schedules.png",
         "dead-letters.png",
+        "dead-letters-bulk.png",
     }
