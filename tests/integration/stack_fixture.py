@@ -16,10 +16,11 @@ from store.database import migrate
 
 
 def stack_fixture(
-    name: str, resources: Callable[[Path], Path] | None = None
+    name: str, resources: Callable[[Path], Path] | None = None, **env: str
 ) -> Callable[..., AsyncIterator[Stack]]:
     """A module-scoped fixture running a fresh stack on its own database and, unless
-    `resources` names other components, its own Tansu broker."""
+    `resources` names other components, its own Tansu broker; `env`: more of the app's
+    environment."""
 
     @pytest.fixture(scope="module")
     async def fixture(make_database, runtime, tmp_path_factory) -> AsyncIterator[Stack]:
@@ -41,6 +42,7 @@ def stack_fixture(
             runtime=runtime,
             clock=clock,
             TICKLER_WEBHOOK_PRIVATE_TARGETS="true",  # the receivers run on loopback
+            **env,
         )
         # The test process talks to this sidecar as the app does: the SDK objects a test
         # builds (DaprWorkflowClient, DaprClient) read DAPR_API_TOKEN from the environment.

@@ -29,7 +29,10 @@ from tests.integration.events.scenarios import (
 from tests.integration.faults import clear, refuse_next_occurrences
 from tests.integration.stack_fixture import stack_fixture
 
-stack = stack_fixture("ops_dashboard")
+# the read model's reconcile looks at runs quiet for a second, twice a second
+stack = stack_fixture(
+    "ops_dashboard", TICKLER_SAGA_RUN_QUIET_S="1", TICKLER_SAGA_RUN_RECONCILE_INTERVAL_S="0.5"
+)
 CHROMIUM = shutil.which("chromium")
 AXE = Path(__file__).parents[2] / "vendor" / "axe-4.14.1.min.js"
 FLAG = "refuse_flagged"
@@ -150,6 +153,28 @@ async def test_a_bulk_retry_with_its_dry_run_retries_each_failed_saga_once(
             (0, "completed"),
             (1, "open"),
         ]
+
+
+async def test_a_lost_read_model_write_is_settled_from_the_runtime(
+    stack: Stack, flag: asyncpg.Connection
+) -> None:
+    """As if the app died between a step and its read-model write: the run says running,
+    the runtime says failed; the reconcile settles it from get_workflow_state."""
+    task = await failed_saga(stack, f"lost-{uuid.uuid4().hex[:6]}")
+    instance = f"complete-{task['id']}"
+    await flag.execute(
+        "UPDATE saga_runs SET status = 'running', finished_at = NULL, failure_message = NULL, "
+        "updated_at = now() - interval '1 minute' WHERE instance_id = $1",
+        instance,
+    )
+    headers = {"Authorization": f"Bearer {operator_token()}"}
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=headers, timeout=30) as ops:
+
+        async def settled() -> bool:
+            run = (await ops.get(f"/v1/ops/sagas/{instance}")).json()["run"]
+            return run["status"] == "failed" and bool(run["failure_message"])
+
+        await eventually(settled, within=20, what="the reconcile to settle the run")
 
 
 async def test_health_and_the_actors_schedules_for_operators(stack: Stack) -> None:
