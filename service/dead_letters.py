@@ -225,7 +225,11 @@ async def settle_all(
     kept = DeadLetterState.KEPT.value
     async with uow_factory().reading() as uow:
         now_count = await uow.dead_letters.count(state=kept, topic=request.topic)
-        sample = await uow.dead_letters.page(state=kept, topic=request.topic, after=None, limit=10)
+        sample = (
+            await uow.dead_letters.page(state=kept, topic=request.topic, after=None, limit=10)
+            if request.count is None
+            else []
+        )
     if request.count is None:
         return BulkSettled(
             verb=request.verb,

@@ -216,11 +216,19 @@ async def changes(
 
 # ---- reconciled against the runtime ----
 
+
 RuntimeStatus = Callable[[str], Awaitable[tuple[str, str | None] | None]]
 """What the runtime says of an instance: its status name (the SDK's WorkflowStatus names)
 and failure message, or None when it has no such instance."""
 
 UNKNOWN_TO_RUNTIME = "the workflow runtime has no such instance (never scheduled, or purged)"
+
+
+def _settled_failure(seen: tuple[str, str | None] | None) -> str | None:
+    """What a run settled from the runtime says failed: none for one that did not."""
+    if seen is None:
+        return UNKNOWN_TO_RUNTIME
+    return headline(seen[1]) if seen[1] else None
 
 
 async def reconcile(
@@ -248,7 +256,7 @@ async def reconcile(
                     instance_id,
                     status=status,
                     now=uow.now(),
-                    failure_message=UNKNOWN_TO_RUNTIME if seen is None else headline(seen[1] or ""),
+                    failure_message=_settled_failure(seen),
                 )
             else:
                 await uow.saga_runs.touched(instance_id, status=status, now=uow.now())

@@ -141,8 +141,7 @@ class Sagas:
     @staticmethod
     def _result(state, status: Status) -> Completion:
         if state.runtime_status != WorkflowStatus.COMPLETED:
-            detail = getattr(state, "failure_details", None)
-            message = getattr(detail, "message", None) or "the saga did not complete"
+            message = _failure_message(state) or "the saga did not complete"
             raise CompletionFailed(f"{message}; the occurrence is open again")
         advanced = Advanced.model_validate_json(state.serialized_output or "{}")
         if advanced.refused == "not_found":
@@ -211,8 +210,7 @@ class Sagas:
             state = await self.client.get_workflow_state(instance, fetch_payloads=False)
         if state is None:
             return None
-        detail = getattr(state, "failure_details", None)
-        return state.runtime_status.name, getattr(detail, "message", None)
+        return state.runtime_status.name, _failure_message(state)
 
     async def operation(self, instance: str) -> dict:
         async with sidecar_call("reading the operation"):
@@ -224,3 +222,8 @@ class Sagas:
             "status": state.runtime_status.name,
             "output": state.serialized_output,
         }
+
+
+def _failure_message(state) -> str | None:
+    """The message of a failed instance's failure details, if it has any."""
+    return getattr(getattr(state, "failure_details", None), "message", None)

@@ -197,3 +197,22 @@ def test_a_failure_is_kept_as_its_first_line() -> None:
     assert saga_runs.headline(driver) == "(asyncpg) RaiseError: refused"
     assert saga_runs.headline("x" * 600) == "x" * 499 + "…"
     assert saga_runs.headline("") == ""
+
+
+async def test_a_run_the_runtime_completed_is_settled_without_a_failure(
+    uow: FakeUnitOfWork, clock: FrozenClock
+) -> None:
+    instance = await run_to(uow, close(uow))
+    clock.advance(timedelta(minutes=2))
+
+    async def runtime_status(_: str) -> tuple[str, str | None] | None:
+        return ("COMPLETED", None)
+
+    changed = await saga_runs.reconcile(
+        lambda: FakeUnitOfWork(clock, uow.tables),
+        runtime_status,
+        quiet_for=timedelta(minutes=1),
+        now=clock.now(),
+    )
+    row = uow.tables.saga_runs[instance]
+    assert (changed, row["status"], row["failure_message"]) == (1, "completed", None)
