@@ -55,12 +55,16 @@ async def _consume(
     uow_factory: Callable[[], SqlUnitOfWork],
     events: list[Event],
     handle: Callable[[SqlUnitOfWork, Event], Awaitable[T]],
+    inboxes: tuple[str, ...],
 ) -> dict[uuid.UUID, T]:
-    """`handle` every event of a batch in one transaction. When that fails, once more with
-    a savepoint per event, so that only the failing ones roll back (and are redelivered).
-    Returns the results of the events whose effects committed."""
+    """`handle` every event of a batch in one transaction, the batch recorded in the
+    `inboxes` it checks (those consumers' names) in one statement each. When that fails,
+    once more with a savepoint per event, so that only the failing ones roll back (and are
+    redelivered). Returns the results of the events whose effects committed."""
     try:
         async with uow_factory() as uow:
+            for consumer in inboxes:
+                await uow.inbox.claim(consumer, [event.event_id for event in events])
             results = {event.event_id: await handle(uow, event) for event in events}
             await uow.commit()
         return results
@@ -97,7 +101,8 @@ async def _recorded(
             await audit.record(uow, event)
         return await notifications.notify(uow, event)  # True: a webhook delivery is due
 
-    recorded = await _consume(uow_factory, events, record)
+    inboxes = (audit.CONSUMER, notifications.CONSUMER) if audited else (notifications.CONSUMER,)
+    recorded = await _consume(uow_factory, events, record, inboxes)
     done = set(recorded)
     for event in events:
         if not recorded.get(event.event_id):
@@ -131,7 +136,7 @@ def subscriptions_router(
         async def first(uow: SqlUnitOfWork, event: Event) -> bool:
             return await uow.inbox.first_delivery(LIVE, event.event_id)
 
-        firsts = await _consume(uow_factory, events, first)
+        firsts = await _consume(uow_factory, events, first, (LIVE,))
         for event in events:
             if firsts.get(event.event_id):
                 hub.publish(event)

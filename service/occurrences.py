@@ -324,8 +324,10 @@ async def _create_occurrence(
         stored = await uow.tasks.stored_occurrence_id(user_id, row["series_id"], upcoming.index)
         return stored, False
     tag_ids = await uow.tasks.tag_ids(user_id, row["tags"])
-    await uow.tasks.set_task_tags(new_id, list(tag_ids.values()))
-    await uow.tasks.replace_reminders(user_id, new_id, _carried_reminders(row, upcoming.due_at))
+    await uow.tasks.set_task_tags(new_id, list(tag_ids.values()), fresh=True)
+    await uow.tasks.replace_reminders(
+        user_id, new_id, _carried_reminders(row, upcoming.due_at), fresh=True
+    )
     return new_id, True
 
 

@@ -77,8 +77,10 @@ async def create_task(
                 "version": 1,
             },
         )
-        await uow.tasks.set_task_tags(task_id, await uow.tasks.ensure_tags(user_id, tags))
-        await uow.tasks.replace_reminders(user_id, task_id, reminder_rows)
+        await uow.tasks.set_task_tags(
+            task_id, await uow.tasks.ensure_tags(user_id, tags), fresh=True
+        )
+        await uow.tasks.replace_reminders(user_id, task_id, reminder_rows, fresh=True)
         task = await _view(uow, user_id, task_id)
         uow.record(
             TaskCreated(

@@ -28,6 +28,10 @@ class Inbox(Protocol):
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
         """Record that `consumer` handles `event_id`; False if it already has."""
 
+    async def claim(self, consumer: str, event_ids: Sequence[uuid.UUID]) -> None:
+        """first_delivery for a whole batch at once; each id's first_delivery call in this
+        transaction then answers from it."""
+
 
 class Outbox(Protocol):
     async def requeue_for_redrive(self, event: Event, topic: str) -> None:
@@ -382,12 +386,23 @@ class Tasks(Protocol):
     ) -> uuid.UUID: ...
     async def tag_ids(self, user_id: str, names: Sequence[str]) -> dict[str, uuid.UUID]: ...
     async def ensure_tags(self, user_id: str, names: Sequence[str]) -> list[uuid.UUID]: ...
-    async def set_task_tags(self, task_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None: ...
+    async def set_task_tags(
+        self, task_id: uuid.UUID, ids: Sequence[uuid.UUID], *, fresh: bool = False
+    ) -> None:
+        """`fresh`: the task was inserted in this transaction, so it has none to remove."""
+
     async def insert_task(self, values: dict[str, Any]) -> bool: ...
     async def update_task(self, user_id: str, task_id: uuid.UUID, values: dict) -> None: ...
     async def replace_reminders(
-        self, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
-    ) -> None: ...
+        self,
+        user_id: str,
+        task_id: uuid.UUID,
+        rows: Sequence[dict[str, Any]],
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """`fresh`: as for set_task_tags."""
+
     async def cancel_pending_reminders(self, task_id: uuid.UUID) -> None: ...
     async def restore_cancelled_reminders(self, task_id: uuid.UUID, now: datetime) -> None: ...
     async def delete_tasks(self, user_id: str, ids: Sequence[uuid.UUID]) -> None: ...

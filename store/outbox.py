@@ -110,8 +110,29 @@ class SqlInbox:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        # per consumer: the ids `claim` recorded, and which of them were new
+        self._claimed: dict[str, tuple[set[uuid.UUID], set[uuid.UUID]]] = {}
+
+    async def claim(self, consumer: str, event_ids: Sequence[uuid.UUID]) -> None:
+        """One statement for a batch's first_delivery calls; ids in a fixed order, so two
+        overlapping deliveries lock their rows in the same order."""
+        ids = sorted(set(event_ids))
+        if not ids:
+            return
+        table = ProcessedEvent.__table__
+        result = await self._conn.execute(
+            insert(table)
+            .values([{"consumer": consumer, "event_id": i} for i in ids])
+            .on_conflict_do_nothing()
+            .returning(table.c.event_id)
+        )
+        self._claimed[consumer] = (set(ids), set(result.scalars()))
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
+        asked, new = self._claimed.get(consumer, (set(), set()))
+        if event_id in asked:  # answered once from the claim, as one INSERT would have
+            asked.discard(event_id)
+            return event_id in new
         return await first_delivery(self._conn, consumer, event_id)
 
 

@@ -294,8 +294,13 @@ class SqlTasks:
         found = await self.tag_ids(user_id, names)
         return [found[n.lower()] for n in names]
 
-    async def set_task_tags(self, task_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
-        await self._conn.execute(text("DELETE FROM task_tags WHERE task_id = :t"), {"t": task_id})
+    async def set_task_tags(
+        self, task_id: uuid.UUID, ids: Sequence[uuid.UUID], *, fresh: bool = False
+    ) -> None:
+        if not fresh:
+            await self._conn.execute(
+                text("DELETE FROM task_tags WHERE task_id = :t"), {"t": task_id}
+            )
         if ids:
             await self._conn.execute(
                 text(
@@ -326,9 +331,17 @@ class SqlTasks:
         )
 
     async def replace_reminders(
-        self, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+        self,
+        user_id: str,
+        task_id: uuid.UUID,
+        rows: Sequence[dict[str, Any]],
+        *,
+        fresh: bool = False,
     ) -> None:
-        await self._conn.execute(text("DELETE FROM reminders WHERE task_id = :t"), {"t": task_id})
+        if not fresh:
+            await self._conn.execute(
+                text("DELETE FROM reminders WHERE task_id = :t"), {"t": task_id}
+            )
         if rows:
             await self._conn.execute(
                 text(

@@ -20,6 +20,8 @@ _deliveries = WebhookDelivery.__table__
 class SqlWebhooks:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        # a notifier's batch asks once per event, mostly about the same few users
+        self._has_hook: dict[str, bool] = {}
 
     async def put(self, user_id: str, url: str, secret: str) -> RowMapping:
         values = {"url": url, "secret": secret}
@@ -29,6 +31,7 @@ class SqlWebhooks:
             .on_conflict_do_update(index_elements=[_hooks.c.user_id], set_=values)
             .returning(_hooks.c.url, _hooks.c.created_at)
         )
+        self._has_hook[user_id] = True
         return result.mappings().one()
 
     async def get(self, user_id: str) -> RowMapping | None:
@@ -39,11 +42,17 @@ class SqlWebhooks:
 
     async def remove(self, user_id: str) -> bool:
         result = await self._conn.execute(delete(_hooks).where(_hooks.c.user_id == user_id))
+        self._has_hook[user_id] = False
         return result.rowcount > 0
 
     async def exists(self, user_id: str) -> bool:
-        found = await self._conn.scalar(select(_hooks.c.user_id).where(_hooks.c.user_id == user_id))
-        return found is not None
+        """Asked once per transaction and user (put and remove keep the answer)."""
+        if user_id not in self._has_hook:
+            found = await self._conn.scalar(
+                select(_hooks.c.user_id).where(_hooks.c.user_id == user_id)
+            )
+            self._has_hook[user_id] = found is not None
+        return self._has_hook[user_id]
 
     async def add_delivery(self, delivery_id: uuid.UUID, event_id: uuid.UUID, user_id: str) -> None:
         await self._conn.execute(

@@ -1,15 +1,13 @@
 """The saga's activities. Each runs service rules (service.occurrences) in transactions of
 its own, and asks the series actor for the next occurrence.
-
-The workflow worker runs activities on threads of its own, while the database engine and
-the actor clients belong to the app's event loop; every activity therefore hands its
-coroutine to that loop and waits for the answer.
+They run on the app's loop (workflows/worker.py), beside the database engine and the actor
+clients they use.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,18 +27,11 @@ ACTIVITY_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class ActivityDeps:
-    loop: asyncio.AbstractEventLoop
     uow_factory: Callable[[], SqlUnitOfWork]
     proxies: ActorProxyFactory
 
 
 def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContext, Any], Any]]:
-    async def on_app_loop(coro: Coroutine[Any, Any, Any]) -> Any:
-        # async activities run on the worker's own loop without holding one of its few
-        # threads; the work itself runs on the app's loop, where its connections live
-        future = asyncio.run_coroutine_threadsafe(coro, deps.loop)
-        return await asyncio.wait_for(asyncio.wrap_future(future), ACTIVITY_TIMEOUT)
-
     async def advance(request: rules.CloseRequest, instance: str) -> rules.Advanced:
         """Close (one transaction), ask the series actor, record the next (another). The
         run's read model moves in the same transactions (service.saga_runs)."""
@@ -74,7 +65,7 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
 
     async def advance_occurrence(ctx: WorkflowActivityContext, request: dict) -> dict:
         close = rules.CloseRequest.model_validate(request)
-        advanced = await on_app_loop(advance(close, ctx.workflow_id))
+        advanced = await asyncio.wait_for(advance(close, ctx.workflow_id), ACTIVITY_TIMEOUT)
         return advanced.model_dump(mode="json")
 
     async def reopen(undo: rules.ReopenRequest, instance: str) -> None:
@@ -85,6 +76,6 @@ def activities(deps: ActivityDeps) -> dict[str, Callable[[WorkflowActivityContex
 
     async def reopen_occurrence(ctx: WorkflowActivityContext, data: dict) -> None:
         undo = rules.ReopenRequest.model_validate(data)
-        await on_app_loop(reopen(undo, ctx.workflow_id))
+        await asyncio.wait_for(reopen(undo, ctx.workflow_id), ACTIVITY_TIMEOUT)
 
     return {wf.ADVANCE: advance_occurrence, wf.REOPEN: reopen_occurrence}

@@ -5,15 +5,13 @@ the client and worker reconnect within a second of its return (workflows/reconne
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, timedelta
 
 from dapr.actor import ActorProxyFactory
-from dapr.ext.workflow import WorkflowRuntime, WorkflowStatus
+from dapr.ext.workflow import WorkflowStatus
 from dapr.ext.workflow.aio import DaprWorkflowClient
 from grpc import StatusCode
 from grpc.aio import AioRpcError
@@ -28,8 +26,9 @@ from service.schemas import Completion
 from store.uow import SqlUnitOfWork
 from workflows import complete_occurrence as wf
 from workflows.activities import ActivityDeps, activities
-from workflows.reconnect import workflow_client, workflow_runtime
+from workflows.reconnect import workflow_client
 from workflows.unreachable import sidecar_call
+from workflows.worker import LoopWorker
 
 log = logging.getLogger(__name__)
 SIDECAR_HOST = "127.0.0.1"
@@ -51,24 +50,21 @@ class Sagas:
         self.uow_factory = uow_factory
         self.proxies = proxies
         self.wait = wait
-        self.runtime: WorkflowRuntime | None = None
+        self.worker: LoopWorker | None = None
         self.client: DaprWorkflowClient | None = None
-        self.stopping = threading.Event()
 
     async def start_worker(self) -> None:
-        runtime = workflow_runtime(SIDECAR_HOST, self.grpc_port, self.stopping)
-        runtime.register_workflow(wf.complete_occurrence, name=wf.NAME)
-        deps = ActivityDeps(asyncio.get_running_loop(), self.uow_factory, self.proxies)
-        for name, fn in activities(deps).items():
-            runtime.register_activity(fn, name=name)
-        await asyncio.to_thread(runtime.start)
-        self.runtime = runtime
+        worker = LoopWorker(SIDECAR_HOST, self.grpc_port)
+        worker.register_workflow(wf.complete_occurrence, name=wf.NAME)
+        for name, fn in activities(ActivityDeps(self.uow_factory, self.proxies)).items():
+            worker.register_activity(fn, name=name)
+        await worker.start()
+        self.worker = worker
         self.client = workflow_client(SIDECAR_HOST, self.grpc_port)
 
     async def stop(self) -> None:
-        self.stopping.set()
-        if self.runtime is not None:
-            await asyncio.to_thread(self.runtime.shutdown)
+        if self.worker is not None:
+            await self.worker.stop()
 
     async def start(self, user_id: str, task_id: uuid.UUID, status: Status) -> str:
         """Start (or join) the saga without waiting for it."""

@@ -69,6 +69,9 @@ class FakeInbox(_Repository):
         self._t.processed.add((consumer, event_id))
         return True
 
+    async def claim(self, consumer: str, event_ids: Sequence[uuid.UUID]) -> None:
+        """A batching of first_delivery calls: nothing to batch in memory."""
+
 
 class FakeOutbox(_Repository):
     async def requeue_for_redrive(self, event: Event, topic: str) -> None:
@@ -934,7 +937,11 @@ class FakeTasks(_Repository):
                 self._t.tags[tag_id] = {"user_id": user_id, "name": name}
         return [found[n.lower()] for n in names]
 
-    async def set_task_tags(self, task_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
+    async def set_task_tags(
+        self, task_id: uuid.UUID, ids: Sequence[uuid.UUID], *, fresh: bool = False
+    ) -> None:
+        if fresh and any(task == task_id for task, _ in self._t.task_tags):
+            raise AssertionError(f"task {task_id} is not fresh: it has tags")
         self._t.task_tags = {(task, g) for task, g in self._t.task_tags if task != task_id}
         self._t.task_tags |= {(task_id, g) for g in ids}
 
@@ -968,8 +975,15 @@ class FakeTasks(_Repository):
             t.update(values)
 
     async def replace_reminders(
-        self, user_id: str, task_id: uuid.UUID, rows: Sequence[dict[str, Any]]
+        self,
+        user_id: str,
+        task_id: uuid.UUID,
+        rows: Sequence[dict[str, Any]],
+        *,
+        fresh: bool = False,
     ) -> None:
+        if fresh and any(r["task_id"] == task_id for r in self._t.reminders.values()):
+            raise AssertionError(f"task {task_id} is not fresh: it has reminders")
         self._t.reminders = {i: r for i, r in self._t.reminders.items() if r["task_id"] != task_id}
         for r in rows:
             self._t.reminders[r["id"]] = {
