@@ -17,6 +17,26 @@ REMINDERS = "reminders"
 TASK_UPDATES = "task-updates"
 DEAD_LETTERS = "dlq-events"
 
+# The consumers that keep an inbox (processed_events), by name, and the topics each reads.
+AUDIT, NOTIFIER, LIVE = "audit", "notifier", "live"
+SUBSCRIBED: dict[str, tuple[str, ...]] = {
+    AUDIT: (TASK_EVENTS,),
+    NOTIFIER: (TASK_EVENTS, REMINDERS),
+    LIVE: (TASK_UPDATES,),
+}
+
+
+def fan_out(topic: str) -> list[str]:
+    """The topics an event recorded for `topic` is published to: task events also go to
+    the change feed."""
+    return [topic, TASK_UPDATES] if topic == TASK_EVENTS else [topic]
+
+
+def sources(subscribed: tuple[str, ...]) -> list[str]:
+    """The recorded topics whose events reach a consumer of `subscribed`."""
+    recorded = (TASK_EVENTS, REMINDERS)
+    return [t for t in recorded if set(fan_out(t)) & set(subscribed)]
+
 
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

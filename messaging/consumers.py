@@ -24,7 +24,15 @@ from typing import Any, Protocol, TypeVar
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES, Event, parse_event
+from domain.events import (
+    DEAD_LETTERS,
+    LIVE,
+    REMINDERS,
+    TASK_EVENTS,
+    TASK_UPDATES,
+    Event,
+    parse_event,
+)
 from service import audit, dead_letters, notifications, webhooks
 from store.uow import SqlUnitOfWork
 
@@ -39,7 +47,6 @@ class LiveFeed(Protocol):
         """Send `event` to its user's open streams."""
 
 
-LIVE = "live"
 DEAD_LETTERS_ROUTE = "/events/dlq-events"
 SUCCESS, RETRY, DROP = ({"status": s} for s in ("SUCCESS", "RETRY", "DROP"))
 

@@ -21,7 +21,7 @@ from dapr.clients.http.helpers import get_api_url
 from dapr.conf import settings as dapr_settings
 from pydantic import ValidationError
 
-from domain.events import DEAD_LETTERS, TASK_EVENTS, TASK_UPDATES, parse_event
+from domain.events import DEAD_LETTERS, fan_out, parse_event
 from store import outbox
 from store.uow import UnitOfWorkFactory
 
@@ -89,8 +89,7 @@ def cloudevent(payload: dict[str, Any]) -> tuple[list[str], bytes, str]:
         "datacontenttype": "application/json",
         "data": event.model_dump(mode="json"),
     }
-    topics = [event.topic, TASK_UPDATES] if event.topic == TASK_EVENTS else [event.topic]
-    return topics, json.dumps(body).encode(), str(event.task_id)
+    return fan_out(event.topic), json.dumps(body).encode(), str(event.task_id)
 
 
 class Relay:

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.events import Event
+from domain.events import AUDIT, Event
 from service.unit_of_work import UnitOfWork
 
-CONSUMER = "audit"
+CONSUMER = AUDIT
 
 
 class AuditQuery(BaseModel):

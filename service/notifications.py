@@ -8,11 +8,11 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.errors import NotFound
-from domain.events import Event
+from domain.events import NOTIFIER, Event
 from service import webhooks
 from service.unit_of_work import UnitOfWork
 
-CONSUMER = "notifier"
+CONSUMER = NOTIFIER
 # What a user is told about; plain edits (task.updated) would only be noise.
 LABELS = {
     "task.created": "Task created",

@@ -1,5 +1,5 @@
 """The operators' health panel: the outbox's backlog and its oldest age, each consumer's last
-handled event, saga starts, completions and failures per minute over the last hour, and
+handled event and its lag, saga starts, completions and failures per minute over the last hour, and
 reminder lateness over the last hour."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from domain.events import SUBSCRIBED, sources
 from service.unit_of_work import UnitOfWork
 
 WINDOW = timedelta(hours=1)
@@ -23,6 +24,13 @@ class ConsumerHealth(BaseModel):
     last_handled_at: AwareDatetime | None
     idle_s: float | None = Field(description="since its last handled event")
     handled_last_hour: int
+    behind: int = Field(
+        description="its lag: events published in the last hour that reach it and that it "
+        "has not handled (dead letters that were not redriven excepted)"
+    )
+    oldest_behind_s: float | None = Field(
+        description="since the oldest of them was published; null when it is not behind"
+    )
 
 
 class SagaMinute(BaseModel):
@@ -52,7 +60,12 @@ async def health(uow: UnitOfWork, sidecar_reachable: bool | None) -> Health:
         now = uow.now()
         since = now - WINDOW
         backlog, oldest = await uow.ops_health.outbox_backlog()
-        consumers = await uow.ops_health.consumers(since)
+        consumers = {
+            name: await uow.ops_health.consumer(
+                name, sources=sources(topics), subscribed=list(topics), since=since
+            )
+            for name, topics in SUBSCRIBED.items()
+        }
         minutes = {r["minute"]: r for r in await uow.ops_health.saga_minutes(since)}
         fired, p50, p99 = await uow.ops_health.reminder_lateness(since)
     return Health(
@@ -62,12 +75,14 @@ async def health(uow: UnitOfWork, sidecar_reachable: bool | None) -> Health:
         ),
         consumers=[
             ConsumerHealth(
-                consumer=c["consumer"],
+                consumer=name,
                 last_handled_at=c["last_at"],
                 idle_s=_age(now, c["last_at"]) if c["last_at"] is not None else None,
                 handled_last_hour=c["recent"],
+                behind=c["behind"],
+                oldest_behind_s=_age(now, old) if (old := c["oldest_behind"]) else None,
             )
-            for c in consumers
+            for name, c in consumers.items()
         ],
         sagas=[_minute(m, minutes.get(m)) for m in _minutes(now)],
         reminders=ReminderHealth(fired_last_hour=fired, lateness_p50_s=p50, lateness_p99_s=p99),

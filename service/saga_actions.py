@@ -116,6 +116,8 @@ async def act(
     status = SagaStatus(run["status"])
     if status not in ALLOWED[action]:
         raise Conflict(f"a {status} saga run cannot be {_done(action)}")
+    if action is SagaAction.PURGE and run["purged_at"] is not None:
+        raise Conflict(f"saga run {instance_id} was purged already")
     if action is SagaAction.RETRY and lineage[-1]["instance_id"] != instance_id:
         raise Conflict(f"attempt {lineage[-1]['attempt']} already retries this run")
 
@@ -168,6 +170,8 @@ async def _move_run(
             now=uow.now(),
             failure_message=f"terminated by {operator}: {reason}",
         )
+    elif action is SagaAction.PURGE:
+        await uow.saga_runs.purged(instance_id, now=uow.now())
     elif action in AFTER:
         await uow.saga_runs.touched(instance_id, status=AFTER[action], now=uow.now())
 

@@ -70,6 +70,9 @@ class SagaRunPublic(BaseModel):
     failure_message: str | None
     failure_step: str | None
     next_task_id: uuid.UUID | None = Field(description="the next occurrence it recorded")
+    purged_at: AwareDatetime | None = Field(
+        None, description="when an operator purged its instance: the runtime keeps no history"
+    )
 
 
 class SagaRunPage(BaseModel):

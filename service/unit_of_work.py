@@ -248,6 +248,9 @@ class SagaRuns(Protocol):
     ) -> bool:
         """End a live run; False when it had already ended or is unknown."""
 
+    async def purged(self, instance_id: str, *, now: datetime) -> None:
+        """The runtime forgot the run's instance; the row stays until its id is reused."""
+
     async def touched(self, instance_id: str, *, status: str, now: datetime) -> None:
         """A live run seen live again (perhaps suspended)."""
 
@@ -340,8 +343,12 @@ class OpsHealth(Protocol):
     async def outbox_backlog(self) -> tuple[int, datetime | None]:
         """Unpublished events, and the oldest one's time."""
 
-    async def consumers(self, since: datetime) -> list[Row]:
-        """Per consumer: the last event it handled, and how many since `since`."""
+    async def consumer(
+        self, consumer: str, *, sources: list[str], subscribed: list[str], since: datetime
+    ) -> Row:
+        """`consumer`'s last handled event (last_at), how many since `since` (recent), and
+        its lag: unhandled events published since `since` that reach it (behind), and the
+        oldest one's publication time (oldest_behind)."""
 
     async def saga_minutes(self, since: datetime) -> list[Row]:
         """Per minute since `since`: runs started, completed and failed."""

@@ -23,17 +23,30 @@ class SqlOpsHealth:
         ).one()
         return int(row[0]), row[1]
 
-    async def consumers(self, since: datetime) -> list[dict[str, Any]]:
-        """Per consumer: the last event it handled, and how many since `since`."""
-        rows = await self._conn.execute(
+    async def consumer(
+        self, consumer: str, *, sources: list[str], subscribed: list[str], since: datetime
+    ) -> dict[str, Any]:
+        """The last event `consumer` handled and how many since `since`; and its lag: the
+        events published since `since` that reach it (recorded for one of `sources`, or
+        redriven to one of `subscribed`) and that it has not handled, with the oldest one's
+        publication time. An event kept or discarded as a dead letter will never be handled
+        and is not counted."""
+        row = await self._conn.execute(
             text(
-                "SELECT consumer, max(processed_at) AS last_at, "
-                "count(*) FILTER (WHERE processed_at >= :since) AS recent "
-                "FROM processed_events GROUP BY consumer ORDER BY consumer"
+                "SELECT (SELECT max(processed_at) FROM processed_events WHERE consumer = :c) "
+                "AS last_at, (SELECT count(*) FROM processed_events WHERE consumer = :c AND "
+                "processed_at >= :since) AS recent, count(o.id) AS behind, "
+                "min(o.published_at) AS oldest_behind FROM outbox o "
+                "WHERE o.published_at >= :since AND o.topic = ANY(:sources) "
+                "AND (o.redrive_topic IS NULL OR o.redrive_topic = ANY(:subscribed)) "
+                "AND NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = :c "
+                "AND p.event_id = o.event_id) "
+                "AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE "
+                "d.event_id = o.event_id::text AND d.state <> 'redriven')"
             ),
-            {"since": since},
+            {"c": consumer, "since": since, "sources": sources, "subscribed": subscribed},
         )
-        return [dict(r) for r in rows.mappings()]
+        return dict(row.mappings().one())
 
     async def saga_minutes(self, since: datetime) -> list[dict[str, Any]]:
         """Per minute since `since`: runs started, completed and failed."""

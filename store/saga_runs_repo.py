@@ -21,7 +21,36 @@ _FINISHED = sorted(FINISHED)
 _LIVE = sorted(LIVE)
 COLUMNS = (
     "instance_id, kind, user_id, task_id, series_id, status, attempt, retry_of, started_at, "
-    "updated_at, finished_at, step, failure_message, failure_step, next_task_id"
+    "updated_at, finished_at, step, failure_message, failure_step, next_task_id, purged_at"
+)
+
+
+# a purged run's id scheduled again: the row becomes the new run's
+_PURGED = "saga_runs.purged_at IS NOT NULL"
+_RENEWED = (
+    "kind",
+    "series_id",
+    "retry_of",
+    "started_at",
+    "finished_at",
+    "failure_message",
+    "failure_step",
+    "next_task_id",
+    "purged_at",
+)
+_STARTED = text(
+    f"INSERT INTO saga_runs ({COLUMNS}) SELECT :instance_id, :kind, :user_id, :task_id, "
+    "(SELECT series_id FROM tasks WHERE id = :task_id AND user_id = :user_id), :status, "
+    ":attempt, :retry_of, :now, :now, NULL, :step, NULL, NULL, NULL, NULL "
+    "ON CONFLICT (instance_id) DO UPDATE SET "
+    f"status = CASE WHEN {_PURGED} OR saga_runs.status = 'pending' "
+    "OR excluded.status <> 'pending' THEN excluded.status ELSE saga_runs.status END, "
+    f"step = CASE WHEN {_PURGED} THEN excluded.step "
+    "ELSE COALESCE(excluded.step, saga_runs.step) END, updated_at = excluded.updated_at, "
+    + ", ".join(
+        f"{c} = CASE WHEN {_PURGED} THEN excluded.{c} ELSE saga_runs.{c} END" for c in _RENEWED
+    )
+    + f" WHERE saga_runs.status <> ALL(:finished) OR {_PURGED}"
 )
 
 
@@ -72,18 +101,10 @@ class SqlSagaRuns:
     ) -> None:
         """The run exists from its first sighting on (the starter's, or its first step's
         when the starter died before writing); later sightings move a live run on, never a
-        finished one."""
+        finished one. A purged run's id, which the runtime forgot, may be scheduled again:
+        then the row becomes the new run's."""
         await self._conn.execute(
-            text(
-                f"INSERT INTO saga_runs ({COLUMNS}) SELECT :instance_id, :kind, :user_id, "
-                ":task_id, (SELECT series_id FROM tasks WHERE id = :task_id AND user_id = "
-                ":user_id), :status, :attempt, :retry_of, :now, :now, NULL, :step, NULL, NULL, "
-                "NULL ON CONFLICT (instance_id) DO UPDATE SET status = CASE WHEN "
-                "saga_runs.status = 'pending' OR excluded.status <> 'pending' THEN "
-                "excluded.status ELSE saga_runs.status END, step = COALESCE(excluded.step, "
-                "saga_runs.step), updated_at = excluded.updated_at "
-                "WHERE saga_runs.status <> ALL(:finished)"
-            ),
+            _STARTED,
             {
                 "instance_id": instance_id,
                 "kind": kind,
@@ -127,6 +148,17 @@ class SqlSagaRuns:
             },
         )
         return result.rowcount == 1
+
+    async def purged(self, instance_id: str, *, now: datetime) -> None:
+        """The runtime forgot the run's instance (history, input and output): the row stays,
+        as the record of the attempt, until its id is scheduled again."""
+        await self._conn.execute(
+            text(
+                "UPDATE saga_runs SET purged_at = :now, updated_at = :now "
+                "WHERE instance_id = :instance_id"
+            ),
+            {"instance_id": instance_id, "now": now},
+        )
 
     async def touched(self, instance_id: str, *, status: str, now: datetime) -> None:
         """A live run the reconcile found still live in the runtime, perhaps suspended."""

@@ -178,6 +178,12 @@ class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+        # the consumers' lag (the health panel) and the retention prune, by publication time
+        Index(
+            "ix_outbox_published_at",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
@@ -333,6 +339,8 @@ class SagaRun(SQLModel, table=True):
     failure_message: str | None = Field(default=None, sa_column=Column(Text))
     failure_step: str | None = Field(default=None, sa_column=Column(Text))
     next_task_id: uuid.UUID | None = Field(default=None, sa_column=Column(UUID(as_uuid=True)))
+    # an operator purged its instance from the runtime (its history is gone)
+    purged_at: datetime | None = _ts()
 
 
 class OperatorAction(SQLModel, table=True):

@@ -122,17 +122,25 @@ class Sagas:
                     if exc.code() != StatusCode.ALREADY_EXISTS:
                         raise
                 else:
-                    # after the schedule: a run is never listed that the runtime lacks (a
-                    # crash in between leaves it to the first step to write)
-                    async with self.uow_factory() as uow:
-                        await runs.scheduled(uow, request, attempt)
-                        await uow.commit()
+                    await self._scheduled(request, attempt)
                     return instance
                 state = await self.client.get_workflow_state(instance, fetch_payloads=False)
             if state is None or state.runtime_status not in GAVE_UP:
                 log.debug("joining saga %s", instance)
                 return instance
             attempt += 1
+
+    async def _scheduled(self, request: CloseRequest, attempt: int) -> None:
+        """The read model's pending run, written after the schedule, so a run is never
+        listed that the runtime lacks. Lost to a crash or a database error, it is the first
+        step's to write (the step's write is in the step's transaction), so the completion
+        goes on."""
+        try:
+            async with self.uow_factory() as uow:
+                await runs.scheduled(uow, request, attempt)
+                await uow.commit()
+        except Exception:
+            log.warning("saga %s: its pending run was not recorded", request.task_id, exc_info=True)
 
     @staticmethod
     def _result(state, status: Status) -> Completion:

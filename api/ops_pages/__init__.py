@@ -457,7 +457,12 @@ async def saga(request: Request, instance_id: str, error: str | None = None) -> 
     before = await _task(request, run.user_id, run.task_id)
     after = await _task(request, run.user_id, run.next_task_id) if run.next_task_id else None
     history, history_note = None, "No workflow runtime here: the app runs without a sidecar."
-    if (control := request.app.state.saga_control) is not None:
+    if run.purged_at is not None:
+        history_note = (
+            f"Purged from the workflow runtime at {run.purged_at.isoformat(timespec='seconds')}:"
+            " it keeps no history, input or output of this run."
+        )
+    elif (control := request.app.state.saga_control) is not None:
         try:
             history = await saga_actions.history(control, instance_id)
         except DomainError as exc:  # purged, or the sidecar is away
@@ -475,7 +480,11 @@ async def saga(request: Request, instance_id: str, error: str | None = None) -> 
         history=history,
         history_note=history_note,
         log=log.items,
-        actions=[a.value for a in SagaAction if run.status in ALLOWED[a]],
+        actions=[
+            a.value
+            for a in SagaAction
+            if run.status in ALLOWED[a] and not (a is SagaAction.PURGE and run.purged_at)
+        ],
         feed=feed,
         error=error,
         **_context(request, operator),

@@ -459,7 +459,7 @@ class FakeSagaRuns(_Repository):
         now: datetime,
     ) -> None:
         row = self._t.saga_runs.get(instance_id)
-        if row is None:
+        if row is None or row["purged_at"] is not None:  # a purged id becomes a new run's
             task = self._t.tasks.get(task_id)
             mine = task is not None and task["user_id"] == user_id
             self._t.saga_runs[instance_id] = {
@@ -478,6 +478,7 @@ class FakeSagaRuns(_Repository):
                 "failure_message": None,
                 "failure_step": None,
                 "next_task_id": None,
+                "purged_at": None,
             }
         elif row["status"] not in FINISHED:
             if row["status"] == SagaStatus.PENDING or status != SagaStatus.PENDING:
@@ -507,6 +508,10 @@ class FakeSagaRuns(_Repository):
             failure_step=failure_step,
         )
         return True
+
+    async def purged(self, instance_id: str, *, now: datetime) -> None:
+        if (row := self._t.saga_runs.get(instance_id)) is not None:
+            row.update(purged_at=now, updated_at=now)
 
     async def touched(self, instance_id: str, *, status: str, now: datetime) -> None:
         row = self._t.saga_runs.get(instance_id)
@@ -698,7 +703,7 @@ class FakeOpsHealth(_Repository):
         super().__init__(uow)
         self.figures: dict[str, Any] = {
             "outbox_backlog": (0, None),
-            "consumers": [],
+            "consumers": {},
             "saga_minutes": [],
             "reminder_lateness": (0, None, None),
         }
@@ -706,8 +711,11 @@ class FakeOpsHealth(_Repository):
     async def outbox_backlog(self) -> tuple[int, datetime | None]:
         return self.figures["outbox_backlog"]
 
-    async def consumers(self, since: datetime) -> list[Row]:
-        return self.figures["consumers"]
+    async def consumer(
+        self, consumer: str, *, sources: list[str], subscribed: list[str], since: datetime
+    ) -> Row:
+        idle = {"last_at": None, "recent": 0, "behind": 0, "oldest_behind": None}
+        return self.figures["consumers"].get(consumer, idle)
 
     async def saga_minutes(self, since: datetime) -> list[Row]:
         return self.figures["saga_minutes"]

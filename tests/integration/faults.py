@@ -1,5 +1,6 @@
-"""A fault the saga tests inject on purpose: PostgreSQL refuses the next occurrence of the
-series whose tasks carry `title`, until the trigger is dropped (`clear`)."""
+"""Faults the saga tests inject on purpose, as PostgreSQL triggers until they are dropped
+(`clear`): the next occurrence of a series is refused, or a run's pending row in the read
+model (the starter's write, as if the app died right after scheduling)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,24 @@ async def refuse_next_occurrences(
     )
 
 
-async def clear(conn: asyncpg.Connection, name: str) -> None:
-    await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON tasks")
+async def refuse_pending_runs(conn: asyncpg.Connection, name: str, task_id: str) -> None:
+    """Trigger `name` refuses the starter's pending row for the runs of `task_id`."""
+    await conn.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
+        BEGIN
+          IF NEW.task_id = {_literal(task_id)}::uuid AND NEW.status = 'pending' THEN
+            RAISE EXCEPTION 'the starter died before writing its run';
+          END IF;
+          RETURN NEW;
+        END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER {name} BEFORE INSERT ON saga_runs FOR EACH ROW EXECUTE FUNCTION {name}();
+        """
+    )
+
+
+async def clear(conn: asyncpg.Connection, name: str, table: str = "tasks") -> None:
+    await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
 
 
 def _literal(text: str) -> str:

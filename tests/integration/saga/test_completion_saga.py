@@ -15,7 +15,7 @@ from api.auth import OPERATOR, issue_token
 from devstack.processes import eventually
 from devstack.stack import SECRET, Stack
 from store.database import plain_url
-from tests.integration.faults import clear, refuse_next_occurrences
+from tests.integration.faults import clear, refuse_next_occurrences, refuse_pending_runs
 from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("saga")
@@ -348,3 +348,33 @@ async def test_app_killed_mid_saga_finishes_with_one_next_occurrence(stack: Stac
         (0, "completed"),
         (1, "open"),
     ]
+    # the read model: its writes share the step's transactions, so the run killed mid-step
+    # ends as the runtime says, with the one next occurrence
+    nxt = next(t["id"] for t in in_series if t["occurrence_index"] == 1)
+    async with operator(stack) as ops:
+
+        async def settled() -> bool:
+            run = (await ops.get(f"/v1/ops/sagas/{instance}")).json()["run"]
+            return (run["status"], run["next_task_id"], run["attempt"]) == ("completed", nxt, 1)
+
+        await eventually(settled, what="the run to read completed, with the next occurrence")
+
+
+async def test_a_run_whose_starter_did_not_record_it_is_written_by_its_step(
+    stack: Stack,
+) -> None:
+    """The starter writes the pending run after scheduling; when that write is lost (the app
+    died in between, or the database refused it), the completion still succeeds and the
+    step's own transaction writes the run."""
+    async with stack.client("lost-start") as c:
+        task = await create(c, due_at="2027-02-01T09:00:00Z", recurrence={"rrule": "FREQ=DAILY"})
+        conn = await asyncpg.connect(plain_url(stack.database_url))
+        try:
+            await refuse_pending_runs(conn, "refuse_pending_runs", task["id"])
+            done = await complete(c, task["id"])
+        finally:
+            await clear(conn, "refuse_pending_runs", table="saga_runs")
+            await conn.close()
+    async with operator(stack) as ops:
+        run = (await ops.get(f"/v1/ops/sagas/complete-{task['id']}")).json()["run"]
+    assert (run["status"], run["next_task_id"]) == ("completed", done["next"]["id"])

@@ -75,3 +75,40 @@ async def test_runs_through_postgresql(engine: AsyncEngine) -> None:
         assert await u.saga_runs.stale(before=NOW + timedelta(minutes=1), limit=10) == [
             instances[2]
         ]
+
+
+async def test_a_purged_run_is_marked_and_its_id_scheduled_again_is_a_new_run(
+    engine: AsyncEngine,
+) -> None:
+    clock = FrozenClock(NOW)
+
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine, clock)
+
+    request = CloseRequest(
+        user_id="ann", task_id=await a_task(engine, "ann"), status=Status.COMPLETED
+    )
+    instance = operation_id(request.task_id, 1)
+    async with uow() as u:
+        await saga_runs.stepping(u, request, instance, Step.ADVANCE)
+        await saga_runs.failed(u, instance, Step.ADVANCE, "boom")
+        await u.commit()
+    clock.advance(timedelta(minutes=5))
+    async with uow() as u:
+        await u.saga_runs.purged(instance, now=clock.now())
+        await u.commit()
+    purged = (await saga_runs.get_run(uow(), instance)).run
+    assert (purged.status, purged.failure_message) == (SagaStatus.FAILED, "boom")
+    assert purged.purged_at == clock.now()
+
+    clock.advance(timedelta(minutes=1))
+    async with uow() as u:  # the runtime forgot it, so the starter may schedule the id again
+        await saga_runs.scheduled(u, request, 1)
+        await u.commit()
+    again = (await saga_runs.get_run(uow(), instance)).run
+    assert (again.status, again.failure_message, again.purged_at) == (
+        SagaStatus.PENDING,
+        None,
+        None,
+    )
+    assert (again.started_at, again.finished_at) == (clock.now(), None)

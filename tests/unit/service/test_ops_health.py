@@ -13,14 +13,25 @@ async def test_the_panel_from_its_queries(uow: FakeUnitOfWork) -> None:
     minute = NOW.replace(second=0, microsecond=0) - timedelta(minutes=3)
     uow.ops_health.figures.update(
         outbox_backlog=(4, NOW - timedelta(seconds=90)),
-        consumers=[{"consumer": "notifier", "last_at": NOW - timedelta(seconds=5), "recent": 7}],
+        consumers={
+            "notifier": {
+                "last_at": NOW - timedelta(seconds=5),
+                "recent": 7,
+                "behind": 2,
+                "oldest_behind": NOW - timedelta(seconds=12),
+            }
+        },
         saga_minutes=[{"minute": minute, "started": 3, "completed": 2, "failed": 1}],
         reminder_lateness=(12, 0.2, 1.5),
     )
     shown = await ops_health.health(uow, sidecar_reachable=True)
     assert (shown.outbox.backlog, shown.outbox.oldest_age_s) == (4, 90.0)
-    [notifier] = shown.consumers
+    by_name = {c.consumer: c for c in shown.consumers}
+    assert set(by_name) == {"audit", "notifier", "live"}  # every inbox, idle ones too
+    notifier = by_name["notifier"]
     assert (notifier.idle_s, notifier.handled_last_hour) == (5.0, 7)
+    assert (notifier.behind, notifier.oldest_behind_s) == (2, 12.0)
+    assert (by_name["live"].behind, by_name["live"].oldest_behind_s) == (0, None)
     assert len(shown.sagas) == 60 and shown.sagas[-1].minute == NOW.replace(second=0, microsecond=0)
     assert [(m.started, m.completed, m.failed) for m in shown.sagas if m.minute == minute] == [
         (3, 2, 1)

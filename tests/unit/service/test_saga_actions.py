@@ -158,6 +158,10 @@ async def test_purge_keeps_the_run_and_logs_it(uow: FakeUnitOfWork, factory) -> 
     outcome = await saga_actions.act(factory, runtime, "olga", instance, SagaAction.PURGE, "gdpr")
     assert outcome.status is SagaStatus.COMPLETED
     assert runtime.asked == [("purge", instance)]
+    assert uow.tables.saga_runs[instance]["purged_at"] == uow.now()
+    with pytest.raises(Conflict, match="purged already"):
+        await saga_actions.act(factory, runtime, "olga", instance, SagaAction.PURGE, "again")
+    assert runtime.asked == [("purge", instance)]
     page = await saga_actions.action_log(uow, target=instance, cursor=None, limit=10)
     assert [(e.action, e.outcome) for e in page.items] == [("purge", "purged")]
 
