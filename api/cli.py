@@ -238,6 +238,7 @@ def _run_app_and_sidecar(
         f"  API      {base}/v1/tasks\n  Docs     {base}/docs\n  MCP      {base}/mcp\n"
         f"  Sidecar  http://127.0.0.1:{args.dapr_http_port} (gRPC {args.dapr_grpc_port})\n"
         f"  Pub/sub  {pubsub}\n"
+        f"  Metrics  {_metrics_url(settings)}\n"
         f"  Data     {settings.data_dir.resolve()}\n\n"
         f"Sidecar-app tokens for this run:\n"
         f"  APP_API_TOKEN   {app_token}\n  DAPR_API_TOKEN  {api_token}\n\n"
@@ -250,6 +251,12 @@ def _run_app_and_sidecar(
     stopped = supervise([*(child for _, child in children), *watch])
     stop_in_order(children)
     return 0 if stopped else 1
+
+
+def _metrics_url(settings: Settings) -> str:
+    if not settings.metrics_port:
+        return "off (TICKLER_METRICS_PORT=0)"
+    return f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,11 +4,10 @@ are harmless."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
+from service.periodic import Periodic
 from service.retention import Retention, prune
 from store.uow import UnitOfWorkFactory
 
@@ -19,24 +18,17 @@ class Housekeeping:
     def __init__(self, interval: timedelta, retention: Retention = Retention()) -> None:
         self._interval = interval
         self._retention = retention
-        self._task: asyncio.Task[None] | None = None
+        self._loop: Periodic | None = None
 
     def start(self, uow_factory: UnitOfWorkFactory) -> None:
-        self._task = asyncio.create_task(self._run(uow_factory), name="housekeeping")
+        async def step() -> None:
+            deleted = await prune(uow_factory, self._retention)
+            if any(deleted.values()):
+                log.info("housekeeping pruned %s", deleted)
+
+        self._loop = Periodic("housekeeping", self._interval, step)
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self, uow_factory: UnitOfWorkFactory) -> None:
-        while True:
-            try:
-                deleted = await prune(uow_factory, self._retention)
-                if any(deleted.values()):
-                    log.info("housekeeping pruned %s", deleted)
-            except Exception:  # the database is away: try again next time
-                log.exception("housekeeping failed")
-            await asyncio.sleep(self._interval.total_seconds())  # a schedule, not a wait
+        if self._loop is not None:
+            await self._loop.stop()

@@ -14,7 +14,9 @@ from api import ops_pages, problems
 from api.dapr_parts import DaprParts
 from api.dev_clock import OffsetFileClock
 from api.housekeeping import Housekeeping
+from api.http_metrics import HttpMetrics
 from api.mcp import McpEndpoint
+from api.metrics_sampler import metrics_sampler
 from api.routes import (
     audit,
     dead_letters,
@@ -35,6 +37,7 @@ from messaging.scheduling import reminder_scheduler
 from service.completion import InProcessCompletions
 from store.database import create_engine
 from store.uow import SqlUnitOfWork
+from telemetry.server import serve as serve_metrics
 
 
 class BodyLimit:
@@ -112,6 +115,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.saga_control = None  # no workflow runtime without a sidecar
         app.state.schedules = None  # nor actors
         housekeeping.start(app.state.uow_factory)
+        sampler = metrics_sampler(
+            app.state.uow_factory, timedelta(seconds=settings.metrics_sample_interval_s)
+        )
+        sampler.start()
+        stop_metrics = (
+            serve_metrics(settings.metrics_host, settings.metrics_port)
+            if settings.metrics_port
+            else None
+        )
         try:
             async with mcp.sessions.run():  # mounted apps' lifespans never run on their own
                 # beside a Dapr sidecar: actors, the completion saga, the outbox relay
@@ -127,6 +139,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     if dapr is not None:
                         await dapr.stop()
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
+            await sampler.stop()
             await housekeeping.stop()
             await engine.dispose()
 
@@ -174,6 +189,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # An empty APP_API_TOKEN is no token, as daprd reads it: it sends no header then.
     if settings.app_api_token is not None and settings.app_api_token.get_secret_value():
         app.add_middleware(AppToken, token=settings.app_api_token.get_secret_value())
+    app.add_middleware(HttpMetrics)  # last: the outermost
     return app
 
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # (workflows.run_reconcile)
     saga_run_reconcile_interval_s: float = Field(30.0, gt=0)
     saga_run_quiet_s: float = Field(60.0, gt=0)
+    # Prometheus metrics, on a port of their own (never the API's); 0 serves none. The
+    # chart binds 0.0.0.0, for the scraper; the gauges of what waits (outbox, consumers'
+    # lag) are sampled every metrics_sample_interval_s (api.metrics_sampler)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_sample_interval_s: float = Field(15.0, gt=0)
     # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
     # alone: no actors, workflows or pub/sub, and completion runs in-process.
     dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")

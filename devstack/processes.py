@@ -115,6 +115,7 @@ class DaprPair:
     app_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)
     sidecar: Proc | None = None
     app: Proc | None = None
     # an offset file for the dev sidecar's --dev-clock-file (devstack.clock); daprd has no such
@@ -129,6 +130,7 @@ class DaprPair:
             DAPR_GRPC_PORT=str(self.grpc_port),
             DAPR_RUNTIME_HOST="127.0.0.1",
             APP_PORT=str(self.app_port),
+            TICKLER_METRICS_PORT=str(self.metrics_port),
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
             PYTHONUNBUFFERED="1",
         )

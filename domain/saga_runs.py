@@ -33,6 +33,15 @@ class SagaKind(StrEnum):
     SKIP = "skip"
 
 
+@dataclass(frozen=True)
+class Ended:
+    """A run the read model has just ended: what the saga metrics count."""
+
+    kind: SagaKind
+    status: SagaStatus
+    seconds: float
+
+
 def kind_of(status: Status) -> SagaKind:
     """The kind of run that closes an occurrence as `status`."""
     return SagaKind.SKIP if status is Status.SKIPPED else SagaKind.COMPLETE

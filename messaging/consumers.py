@@ -35,6 +35,7 @@ from domain.events import (
 )
 from service import audit, dead_letters, notifications, webhooks
 from store.uow import SqlUnitOfWork
+from telemetry.metrics import DEAD_LETTERS_KEPT, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -210,6 +211,9 @@ async def on_dead_letter(request: Request) -> dict[str, str]:
     except Exception:  # the database failed: let Dapr redeliver it
         log.exception("could not keep dead letter %s", arrived.event_id)
         return RETRY
+    if attempts == 1:  # a label per topic we publish, whatever a broker names
+        known = arrived.topic in (TASK_EVENTS, TASK_UPDATES, REMINDERS)
+        DEAD_LETTERS_KEPT.labels(arrived.topic if known else "other").inc()
     log.warning(
         "dead letter %s from %s kept (seen %d times)",
         arrived.event_id,
@@ -243,18 +247,30 @@ def _handler(topic: str, consumers: list[Consumer]) -> Callable[[Request], Await
         events = list({e.event_id: e for e in by_entry.values()}.values())
         uow_factory = request.app.state.uow_factory
         done = {e.event_id for e in events}
+        if dropped := len(entries) - len(by_entry):
+            EVENTS_CONSUMED.labels("none", "drop").inc(dropped)
         for consume in consumers:
             try:
-                done &= await consume(uow_factory, events)
+                handled = await consume(uow_factory, events)
             except Exception:  # the database or a receiver failed: let Dapr redeliver
                 log.exception("%s failed on %d %s event(s)", consume.__name__, len(events), topic)
-                done = set()
+                handled = set()
+            done &= handled
+            _count(consume.__name__, events, handled)
         for entry_id, event in by_entry.items():
             statuses[entry_id] = "SUCCESS" if event.event_id in done else "RETRY"
         return {"statuses": [{"entryId": k, "status": v} for k, v in statuses.items()]}
 
     handle.__name__ = f"on_{topic.replace('-', '_')}"
     return handle
+
+
+def _count(consumer: str, events: list[Event], handled: set[uuid.UUID]) -> None:
+    ok = sum(e.event_id in handled for e in events)
+    if ok:
+        EVENTS_CONSUMED.labels(consumer, "handled").inc(ok)
+    if len(events) > ok:
+        EVENTS_CONSUMED.labels(consumer, "retry").inc(len(events) - ok)
 
 
 def _event(topic: str, envelope: Any) -> Event | None:

@@ -55,21 +55,45 @@ class Health(BaseModel):
     sidecar_reachable: bool | None = Field(description="null: the app runs without one")
 
 
+class Pressure(BaseModel):
+    """What waits: the outbox's backlog and each consumer's lag (the metrics' gauges too)."""
+
+    outbox: OutboxHealth
+    consumers: list[ConsumerHealth]
+
+
+async def pressure(uow: UnitOfWork) -> Pressure:
+    async with uow.reading():
+        return await _pressure(uow, uow.now())
+
+
 async def health(uow: UnitOfWork, sidecar_reachable: bool | None) -> Health:
     async with uow.reading():
         now = uow.now()
         since = now - WINDOW
-        backlog, oldest = await uow.ops_health.outbox_backlog()
-        consumers = {
-            name: await uow.ops_health.consumer(
-                name, sources=sources(topics), subscribed=list(topics), since=since
-            )
-            for name, topics in SUBSCRIBED.items()
-        }
+        waiting = await _pressure(uow, now)
         minutes = {r["minute"]: r for r in await uow.ops_health.saga_minutes(since)}
         fired, p50, p99 = await uow.ops_health.reminder_lateness(since)
     return Health(
         at=now,
+        outbox=waiting.outbox,
+        consumers=waiting.consumers,
+        sagas=[_minute(m, minutes.get(m)) for m in _minutes(now)],
+        reminders=ReminderHealth(fired_last_hour=fired, lateness_p50_s=p50, lateness_p99_s=p99),
+        sidecar_reachable=sidecar_reachable,
+    )
+
+
+async def _pressure(uow: UnitOfWork, now: datetime) -> Pressure:
+    since = now - WINDOW
+    backlog, oldest = await uow.ops_health.outbox_backlog()
+    consumers = {
+        name: await uow.ops_health.consumer(
+            name, sources=sources(topics), subscribed=list(topics), since=since
+        )
+        for name, topics in SUBSCRIBED.items()
+    }
+    return Pressure(
         outbox=OutboxHealth(
             backlog=backlog, oldest_age_s=_age(now, oldest) if oldest is not None else None
         ),
@@ -84,9 +108,6 @@ async def health(uow: UnitOfWork, sidecar_reachable: bool | None) -> Health:
             )
             for name, c in consumers.items()
         ],
-        sagas=[_minute(m, minutes.get(m)) for m in _minutes(now)],
-        reminders=ReminderHealth(fired_last_hour=fired, lateness_p50_s=p50, lateness_p99_s=p99),
-        sidecar_reachable=sidecar_reachable,
     )
 
 

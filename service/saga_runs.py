@@ -15,11 +15,20 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from domain.errors import NotFound
-from domain.saga_runs import FINISHED, RunFilter, SagaKind, SagaStatus, Step, from_runtime, kind_of
+from domain.saga_runs import (
+    FINISHED,
+    Ended,
+    RunFilter,
+    SagaKind,
+    SagaStatus,
+    Step,
+    from_runtime,
+    kind_of,
+)
 from service.completion import operation_attempt, operation_id
 from service.keyset import decode_cursor, encode_cursor
 from service.occurrences import CloseRequest
-from service.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from service.unit_of_work import Row, UnitOfWork, UnitOfWorkFactory
 
 
 class SagaRunFilter(BaseModel):
@@ -120,20 +129,34 @@ async def stepping(uow: UnitOfWork, request: CloseRequest, instance_id: str, ste
     await _seen(uow, request, instance_id, SagaStatus.RUNNING, step)
 
 
-async def completed(uow: UnitOfWork, instance_id: str, next_task_id: uuid.UUID | None) -> None:
-    await uow.saga_runs.finished(
-        instance_id, status=SagaStatus.COMPLETED, now=uow.now(), next_task_id=next_task_id
+async def completed(
+    uow: UnitOfWork, instance_id: str, next_task_id: uuid.UUID | None
+) -> Ended | None:
+    """None when the run had ended already (a retried step): count each end once."""
+    now = uow.now()
+    row = await uow.saga_runs.finished(
+        instance_id, status=SagaStatus.COMPLETED, now=now, next_task_id=next_task_id
     )
+    return _ended(row, SagaStatus.COMPLETED, now)
 
 
-async def failed(uow: UnitOfWork, instance_id: str, step: Step, message: str) -> None:
-    await uow.saga_runs.finished(
+async def failed(uow: UnitOfWork, instance_id: str, step: Step, message: str) -> Ended | None:
+    now = uow.now()
+    row = await uow.saga_runs.finished(
         instance_id,
         status=SagaStatus.FAILED,
-        now=uow.now(),
+        now=now,
         failure_message=headline(message),
         failure_step=step,
     )
+    return _ended(row, SagaStatus.FAILED, now)
+
+
+def _ended(row: Row | None, status: SagaStatus, now: datetime) -> Ended | None:
+    if row is None:
+        return None
+    seconds = max((now - row["started_at"]).total_seconds(), 0.0)
+    return Ended(kind=SagaKind(row["kind"]), status=status, seconds=seconds)
 
 
 def headline(message: str, limit: int = 500) -> str:

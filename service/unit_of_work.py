@@ -245,8 +245,9 @@ class SagaRuns(Protocol):
         next_task_id: uuid.UUID | None = None,
         failure_message: str | None = None,
         failure_step: str | None = None,
-    ) -> bool:
-        """End a live run; False when it had already ended or is unknown."""
+    ) -> Row | None:
+        """End a live run: its kind and started_at; None when it had already ended or is
+        unknown."""
 
     async def purged(self, instance_id: str, *, now: datetime) -> None:
         """The runtime forgot the run's instance; the row stays until its id is reused."""

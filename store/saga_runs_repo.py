@@ -128,14 +128,16 @@ class SqlSagaRuns:
         next_task_id: uuid.UUID | None = None,
         failure_message: str | None = None,
         failure_step: str | None = None,
-    ) -> bool:
-        """End a run that is still live; False when it had already ended (or is unknown)."""
+    ) -> RowMapping | None:
+        """End a run that is still live: its kind and start; None when it had already ended
+        (or is unknown)."""
         result = await self._conn.execute(
             text(
                 "UPDATE saga_runs SET status = :status, updated_at = :now, finished_at = :now, "
                 "step = NULL, next_task_id = COALESCE(:next_task_id, next_task_id), "
                 "failure_message = :failure_message, failure_step = :failure_step "
-                "WHERE instance_id = :instance_id AND status <> ALL(:finished)"
+                "WHERE instance_id = :instance_id AND status <> ALL(:finished) "
+                "RETURNING kind, started_at"
             ),
             {
                 "instance_id": instance_id,
@@ -147,7 +149,7 @@ class SqlSagaRuns:
                 "finished": _FINISHED,
             },
         )
-        return result.rowcount == 1
+        return result.mappings().first()
 
     async def purged(self, instance_id: str, *, now: datetime) -> None:
         """The runtime forgot the run's instance (history, input and output): the row stays,

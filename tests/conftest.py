@@ -17,6 +17,10 @@ import pytest
 from devstack.processes import pg_ctl
 from store.embedded_pg import ensure_database, start_embedded
 
+# Every app a test starts, in this process or as a child, serves no metrics unless the test
+# gives it a port of its own (devstack's stacks do): many apps run at once, and 9464 is one.
+os.environ["TICKLER_METRICS_PORT"] = "0"
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

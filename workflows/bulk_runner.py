@@ -3,39 +3,29 @@ under a lease, handles a batch of its runs, and looks again; idle, it looks once
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
+from datetime import timedelta
 
 from service import bulk_actions
+from service.periodic import Periodic
 from store.uow import UnitOfWorkFactory
 from workflows.sagas import Sagas
 
-log = logging.getLogger(__name__)
-IDLE_S = 1.0
+IDLE = timedelta(seconds=1)
 
 
 class BulkActionRunner:
     def __init__(self, sagas: Sagas, uow_factory: UnitOfWorkFactory) -> None:
         self._sagas = sagas
         self._uow_factory = uow_factory
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("bulk actions", IDLE, self._drain)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="bulk-actions")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                busy = await bulk_actions.run_one(self._uow_factory, self._sagas)
-            except Exception as exc:  # the database is away: try again after a pause
-                log.warning("bulk actions paused: %s", exc)
-                busy = False
-            if not busy:
-                await asyncio.sleep(IDLE_S)
+    async def _drain(self) -> None:
+        """Batch after batch while there is work; then the loop waits IDLE."""
+        while await bulk_actions.run_one(self._uow_factory, self._sagas):
+            pass

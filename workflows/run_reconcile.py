@@ -8,13 +8,12 @@ replicas settling the same run agree, and a pass reads at most `batch` runs.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from domain.clock import Clock
 from service import saga_runs
+from service.periodic import Periodic
 from store.uow import UnitOfWorkFactory
 from workflows.sagas import Sagas
 
@@ -35,19 +34,15 @@ class SagaRunReconciler:
         self._sagas = sagas
         self._uow_factory = uow_factory
         self._clock = clock
-        self._interval = interval
         self._quiet_for = quiet_for
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("saga run reconcile", interval, self._pass)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="saga-run-reconcile")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     async def once(self) -> int:
         return await saga_runs.reconcile(
@@ -58,11 +53,6 @@ class SagaRunReconciler:
             limit=self._batch,
         )
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval.total_seconds())
-            try:
-                if changed := await self.once():
-                    log.info("saga run reconcile settled %d runs", changed)
-            except Exception as exc:  # the database or the sidecar is away: next interval
-                log.warning("saga run reconcile failed: %s", exc)
+    async def _pass(self) -> None:
+        if changed := await self.once():
+            log.info("saga run reconcile settled %d runs", changed)

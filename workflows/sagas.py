@@ -17,13 +17,14 @@ from grpc import StatusCode
 from grpc.aio import AioRpcError
 
 from domain.errors import CompletionFailed, Conflict, NotFound
-from domain.saga_runs import HistoryItem
+from domain.saga_runs import HistoryItem, kind_of
 from domain.tasks import Status
 from service import saga_runs as runs
 from service.completion import Pending, after_saga, before_saga, operation_id
 from service.occurrences import Advanced, CloseRequest
 from service.schemas import Completion
 from store.uow import SqlUnitOfWork
+from telemetry.metrics import SAGAS_STARTED
 from workflows import complete_occurrence as wf
 from workflows.activities import ActivityDeps, activities
 from workflows.reconnect import workflow_client
@@ -122,6 +123,7 @@ class Sagas:
                     if exc.code() != StatusCode.ALREADY_EXISTS:
                         raise
                 else:
+                    SAGAS_STARTED.labels(kind_of(request.status)).inc()
                     await self._scheduled(request, attempt)
                     return instance
                 state = await self.client.get_workflow_state(instance, fetch_payloads=False)

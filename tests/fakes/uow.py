@@ -494,10 +494,10 @@ class FakeSagaRuns(_Repository):
         next_task_id: uuid.UUID | None = None,
         failure_message: str | None = None,
         failure_step: str | None = None,
-    ) -> bool:
+    ) -> Row | None:
         row = self._t.saga_runs.get(instance_id)
         if row is None or row["status"] in FINISHED:
-            return False
+            return None
         row.update(
             status=status,
             updated_at=now,
@@ -507,7 +507,7 @@ class FakeSagaRuns(_Repository):
             failure_message=failure_message,
             failure_step=failure_step,
         )
-        return True
+        return {"kind": row["kind"], "started_at": row["started_at"]}
 
     async def purged(self, instance_id: str, *, now: datetime) -> None:
         if (row := self._t.saga_runs.get(instance_id)) is not None:

@@ -88,7 +88,12 @@ def test_app_container_serves_on_the_port_dapr_calls(rendered: list[dict]) -> No
         "8000",
         "--no-migrate",
     ]
-    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9464, "protocol": "TCP"},
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["TICKLER_METRICS_HOST"], env["TICKLER_METRICS_PORT"]) == ("0.0.0.0", "9464")
 
 
 def test_probes_check_liveness_on_healthz_and_readiness_on_readyz(rendered: list[dict]) -> None:

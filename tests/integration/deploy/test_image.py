@@ -79,8 +79,9 @@ async def test_the_installed_app_migrates_and_serves_in_production_mode(
 
 
 def migrate_and_serve(venv: Path, url: str, tmp_path: Path) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
+        "TICKLER_METRICS_PORT": str(metrics_port),
         "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
         "HOME": str(tmp_path),  # the image's HOME is /tmp, its one writable path
         "TMPDIR": str(tmp_path),
@@ -119,6 +120,10 @@ def migrate_and_serve(venv: Path, url: str, tmp_path: Path) -> None:
             assert done.status_code == 200 and done.json()["task"]["status"] == "completed"
             refused = c.get("/v1/tasks", headers={"Authorization": "Bearer x"})
             assert refused.status_code == 401
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert 'tickler_http_requests_total{method="POST",route="/v1/tasks",status="201"}' in (
+            metrics
+        )
     finally:
         serve.terminate()
         serve.wait(timeout=30)

@@ -1,0 +1,57 @@
+"""api.http_metrics on a small app: route templates, never paths; unmatched paths share one
+label; the status a middleware's refusal sends is the one counted."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from api.http_metrics import UNMATCHED, HttpMetrics
+from telemetry.metrics import HTTP_DURATION, HTTP_REQUESTS, REGISTRY
+
+
+def count(route: str, method: str, status: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "tickler_http_requests_total", {"route": route, "method": method, "status": status}
+        )
+        or 0.0
+    )
+
+
+def app() -> FastAPI:
+    a = FastAPI()
+
+    @a.get("/v1/things/{thing_id}")
+    async def thing(thing_id: str) -> dict:
+        return {"id": thing_id}
+
+    a.add_middleware(HttpMetrics)
+    return a
+
+
+async def test_requests_are_counted_by_template_and_status() -> None:
+    before = count("/v1/things/{thing_id}", "GET", "200")
+    missing_before = count(UNMATCHED, "GET", "404")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app()), base_url="http://t"
+    ) as c:
+        for thing in ("a1", "b2", "c3"):
+            assert (await c.get(f"/v1/things/{thing}")).status_code == 200
+        assert (await c.get("/wp-login.php")).status_code == 404
+    assert count("/v1/things/{thing_id}", "GET", "200") == before + 3
+    assert count(UNMATCHED, "GET", "404") == missing_before + 1
+    labels = {
+        s.labels.get("route")
+        for metric in (HTTP_REQUESTS, HTTP_DURATION)
+        for family in metric.collect()
+        for s in family.samples
+    }
+    assert not any(thing in str(labels) for thing in ("a1", "b2", "c3", "wp-login"))
+    assert (
+        REGISTRY.get_sample_value(
+            "tickler_http_request_duration_seconds_count",
+            {"route": "/v1/things/{thing_id}", "method": "GET"},
+        )
+        >= 3
+    )
