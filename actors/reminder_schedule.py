@@ -30,6 +30,7 @@ from actors.reminder_schedule_interface import (
     SyncTasks,
 )
 from service import reminders as reminders_svc
+from telemetry.metrics import REMINDER_LATENESS
 
 PENDING = "pending"
 ARMED = "armed_at"
@@ -148,13 +149,14 @@ class ReminderScheduleActor(Actor, ReminderScheduleActorInterface, Remindable):
         due = sorted((e for e in pending.values() if e["fire_at"] <= now), key=_fire_at)
         failed = False
         for entry in due:
+            fire_at = instant(entry["fire_at"])
             try:
-                await reminders_svc.fire(
-                    self.deps.uow_factory(),
-                    self.user_id,
-                    uuid.UUID(entry["reminder_id"]),
-                    instant(entry["fire_at"]),
+                recorded = await reminders_svc.fire(
+                    self.deps.uow_factory(), self.user_id, uuid.UUID(entry["reminder_id"]), fire_at
                 )
+                if recorded:  # not a second delivery, nor a snoozed or closed one
+                    late = (self.deps.clock.now() - fire_at).total_seconds()
+                    REMINDER_LATENESS.observe(max(late, 0.0))
             except Exception:  # the database is away: keep it pending, retry on a timer
                 log.exception("reminder %s could not be recorded; will retry", entry)
                 failed = True

@@ -63,6 +63,7 @@ from service.schemas import (
 )
 from service.task_views import zone
 from store.uow import UnitOfWorkFactory
+from telemetry.metrics import MCP_TOOL_CALLS
 
 INSTRUCTIONS = """\
 Tickler keeps the user's tasks, recurring series and reminders.
@@ -190,14 +191,21 @@ class _StrictServer(MCPServer):
         self._arguments = {t.name: list(t.parameters.get("properties", {})) for t in tools}
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        tool, outcome = (name if name in self._arguments else "unknown"), "unexpected"
         try:
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
+            outcome = "ok"
+            return result
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                outcome = "unexpected" if isinstance(exc, UnexpectedToolError) else "error"
                 raise
+            outcome = "error"
             details = _validation_details(cause, self._arguments.get(name))
             raise ToolError(f"invalid arguments for {name}: {details}") from cause
+        finally:
+            MCP_TOOL_CALLS.labels(tool, outcome).inc()
 
 
 def _tuned(tool: Tool) -> Tool:

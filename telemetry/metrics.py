@@ -84,3 +84,29 @@ DEAD_LETTERS_KEPT = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+REMINDER_LATENESS = Histogram(
+    "tickler_reminder_lateness_seconds",
+    "From a reminder's fire time to its reminder.due being recorded",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+    registry=REGISTRY,
+)
+ACTOR_CALLS = Counter(
+    "tickler_actor_calls",
+    "Calls the app makes to its actors, by actor type, method and outcome (ok or error)",
+    ["actor", "method", "outcome"],
+    registry=REGISTRY,
+)
+ACTOR_DURATION = Histogram(
+    "tickler_actor_call_duration_seconds",
+    "Round trip of an actor call through the sidecar, by actor type and method",
+    ["actor", "method"],
+    buckets=_FAST,
+    registry=REGISTRY,
+)
+MCP_TOOL_CALLS = Counter(
+    "tickler_mcp_tool_calls",
+    "MCP tool calls, by tool (unknown for a name that is none of ours) and outcome "
+    "(ok, error: a tool error the agent sees, or unexpected)",
+    ["tool", "outcome"],
+    registry=REGISTRY,
+)

@@ -5,11 +5,17 @@ No user or task id appears in any label."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import httpx
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.auth import issue_token
 from devstack.processes import eventually
-from devstack.stack import Stack
+from devstack.stack import SECRET, Stack
 from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("metrics", TICKLER_METRICS_SAMPLE_INTERVAL_S="0.2")
@@ -50,9 +56,10 @@ async def test_a_completion_shows_in_the_metrics_without_ids(stack: Stack) -> No
         handled = value(
             s, "tickler_events_consumed_total", consumer="audit_and_notify", outcome="handled"
         )
-        return handled >= 3 and value(s, "tickler_consumer_lag_events", consumer="audit") == 0
+        caught_up = value(s, "tickler_consumer_lag_events", consumer="audit") == 0
+        return handled >= 3 and caught_up and value(s, "tickler_outbox_backlog") == 0
 
-    await eventually(consumed, what="the consumers to handle the events and the lag to read 0")
+    await eventually(consumed, what="the events to be handled, the backlog and lag to read 0")
     s = scrape(stack)
     route = "/v1/tasks/{task_id}/complete"
     assert value(s, "tickler_http_requests_total", route=route, method="POST", status="200") == 1
@@ -62,8 +69,56 @@ async def test_a_completion_shows_in_the_metrics_without_ids(stack: Stack) -> No
     assert (
         value(s, "tickler_saga_duration_seconds_count", kind="complete", outcome="completed") == 1
     )
-    assert value(s, "tickler_outbox_backlog") == 0
+    assert ("tickler_outbox_oldest_age_seconds", frozenset()) in s
     for consumer in ("audit", "notifier", "live"):
         assert ("tickler_consumer_lag_events", frozenset({("consumer", consumer)})) in s
     labels = " ".join(f"{k}={v}" for _, pairs in s for k, v in pairs)
     assert not any(secret in labels for secret in (task["id"], nxt, "metered"))
+
+
+async def test_actor_calls_a_reminder_fire_and_mcp_tools_are_counted(stack: Stack) -> None:
+    user = "metered-reminder"
+    at = stack.clock.now() + timedelta(hours=1)
+    async with stack.client(user) as c:
+        r = await c.post("/v1/tasks", json={"title": "ping", "reminders": [{"at": at.isoformat()}]})
+        assert r.status_code == 201, r.text
+    before = scrape(stack)
+    fires = value(before, "tickler_reminder_lateness_seconds_count")
+    await stack.clock.advance(at - stack.clock.now() + timedelta(seconds=1))
+
+    async def fired() -> bool:
+        return value(scrape(stack), "tickler_reminder_lateness_seconds_count") == fires + 1
+
+    await eventually(fired, within=30, what="the reminder's fire to be counted")
+    headers = {"Authorization": f"Bearer {issue_token(SECRET, user)}"}
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=30) as http,
+        streamable_http_client(f"{stack.base_url}/mcp", http_client=http) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        listed = await session.call_tool("list_tasks", {})
+        assert not listed.is_error, listed.content
+        refused = await session.call_tool("get_task", {"task_id": str(uuid.uuid4())})
+        assert refused.is_error
+    s = scrape(stack)
+    assert value(s, "tickler_mcp_tool_calls_total", tool="list_tasks", outcome="ok") == 1
+    assert value(s, "tickler_mcp_tool_calls_total", tool="get_task", outcome="error") == 1
+    # the schedule actor was synced for the new task (the event consumer's SyncTasks)
+    synced = value(
+        s,
+        "tickler_actor_calls_total",
+        actor="ReminderScheduleActor",
+        method="SyncTasks",
+        outcome="ok",
+    )
+    assert synced >= 1
+    assert (
+        value(
+            s,
+            "tickler_actor_call_duration_seconds_count",
+            actor="ReminderScheduleActor",
+            method="SyncTasks",
+        )
+        == synced
+    )
