@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: dev broker test unit lint chart install bench clean chromium
+.PHONY: dev broker test unit lint chart install bench clean debian chromium prometheus
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,17 +26,20 @@ dev: $(STAMP)
 broker: $(STAMP)
 	$(VENV)/bin/tickler broker
 
-## Debian's chromium, for the dashboard's browser tests (Playwright drives it through
-## executable_path: no browser download). Installed when missing and apt-get can.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || \
+## Debian packages the suite runs: chromium for the dashboard's browser tests (Playwright
+## drives it through executable_path: no browser download), prometheus for promtool and
+## the alert and metric tests. Installed when missing and apt-get can.
+debian: chromium prometheus
+
+chromium prometheus:
+	@command -v $@ >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	    { apt-get install -y -q chromium >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
-	  { echo "browser tests need Debian's chromium: run 'apt-get install -y chromium' as root"; exit 1; }
+	    { apt-get install -y -q $@ >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $@ >/dev/null 2>&1; }; }; } || \
+	  { echo "the suite needs Debian's $@: run 'apt-get install -y $@' as root"; exit 1; }
 
 ## The whole suite: lint, fast domain unit tests, then integration and end-to-end tests.
-test: lint chromium
+test: lint debian
 	$(VENV)/bin/pytest -q tests/unit
 	$(VENV)/bin/pytest -q tests/integration tests/e2e $(PYTEST_ARGS)
 
@@ -55,8 +58,9 @@ lint: $(STAMP)
 
 ## The chart: helm lint, helm template for the defaults and every charts/tickler/ci/*.yaml,
 ## and the output against the Kubernetes schemas, offline.
-chart: $(STAMP)
-	$(VENV)/bin/pytest -q tests/integration/deploy/test_chart.py tests/integration/deploy/test_kubernetes_schemas.py
+chart: $(STAMP) prometheus
+	$(VENV)/bin/pytest -q tests/integration/deploy/test_chart.py \
+	  tests/integration/deploy/test_kubernetes_schemas.py tests/integration/deploy/test_alert_rules.py
 
 ## Every benchmark in turn, each as `python -m bench.<name>` from the repo root (about
 ## 15 minutes; bench/http_api.py wants `apt-get install wrk`).

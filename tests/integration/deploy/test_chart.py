@@ -420,3 +420,24 @@ def test_schema_refuses_tokens_as_plain_env(helm: Helm) -> None:
     done = helm.run("template", "t", str(CHART), "--set", "env.APP_API_TOKEN=plain")
     assert done.returncode != 0
     assert "APP_API_TOKEN" in done.stderr or "env" in done.stderr
+
+
+def test_monitoring_is_opt_in_and_scrapes_the_metrics_port_with_the_alerts_job(
+    helm: Helm, rendered: list[dict]
+) -> None:
+    assert not [d for d in rendered if d["apiVersion"] == "monitoring.coreos.com/v1"]
+    docs = helm.template("--values", str(CHART / "ci" / "values-monitoring.yaml"))
+    monitor = only(docs, "ServiceMonitor")
+    service = only(docs, "Service")
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    metrics = next(p for p in service["spec"]["ports"] if p["name"] == endpoint["port"])
+    assert metrics["targetPort"] == "metrics" and metrics["port"] == 9464
+    assert {"targetLabel": "job", "replacement": "tickler"} in endpoint["relabelings"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= (
+        service["spec"]["selector"].items()
+    )
+    rule = only(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # the rules promtool checks and tests, as they are
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())

@@ -15,8 +15,9 @@ from tests.integration.deploy.helm import CHART, Helm
 VERSIONS = ("1.27.0", kubernetes_validate.latest_version())
 # custom resources, whose schemas are their operators' and not Kubernetes': Dapr's
 # components, configuration and resiliency (checked by tests/integration/deploy/test_chart.py
-# against the fields daprd reads)
-CUSTOM = {"dapr.io/v1alpha1"}
+# against the fields daprd reads), and the Prometheus Operator's ServiceMonitor and
+# PrometheusRule (test_chart.py and test_alert_rules.py)
+CUSTOM = {"dapr.io/v1alpha1", "monitoring.coreos.com/v1"}
 PROFILES = sorted((CHART / "ci").glob("*.yaml")) if (CHART / "ci").is_dir() else []
 
 

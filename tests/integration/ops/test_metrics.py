@@ -1,24 +1,31 @@
 """The app's Prometheus metrics, scraped from their own port while the stack completes a
 task of a series: HTTP requests by route template, the saga's start, end and duration,
 the consumers' outcomes, and the gauges of what waits, which the health panel reads too.
-No user or task id appears in any label."""
+No user or task id appears in any label. Then a real Prometheus (Debian's) scrapes the app
+and runs every alert of the chart."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import subprocess
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import yaml
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.auth import issue_token
-from devstack.processes import eventually
+from devstack.processes import eventually, free_port
 from devstack.stack import SECRET, Stack
 from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("metrics", TICKLER_METRICS_SAMPLE_INTERVAL_S="0.2")
+ALERTS = Path(__file__).resolve().parents[3] / "charts" / "tickler" / "files" / "alerts.yaml"
 
 
 def scrape(stack: Stack) -> dict[tuple[str, frozenset], float]:
@@ -122,3 +129,82 @@ async def test_actor_calls_a_reminder_fire_and_mcp_tools_are_counted(stack: Stac
         )
         == synced
     )
+
+
+async def test_prometheus_scrapes_the_app_and_every_alert_expression_evaluates(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Debian's prometheus against the app (after the tests above drove a completion, a
+    reminder and MCP calls): the saga and HTTP series have data, and every alert's
+    expression runs through the query API, and as a loaded rule, without an error."""
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "Debian's prometheus package: make test installs it"
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(ALERTS)],
+                "scrape_configs": [
+                    {
+                        "job_name": "tickler",
+                        "static_configs": [{"targets": [f"127.0.0.1:{stack.pair.metrics_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
+    log = (tmp_path / "prometheus.log").open("w")
+    proc = await asyncio.create_subprocess_exec(
+        prometheus,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        async with httpx.AsyncClient(base_url=api, timeout=10) as prom:
+
+            async def query(expr: str) -> dict:
+                r = await prom.get("/query", params={"query": expr})
+                body = r.json()
+                assert body["status"] == "success", (expr, body)
+                return body["data"]
+
+            async def ready() -> bool:
+                try:
+                    return (await prom.get(f"http://127.0.0.1:{port}/-/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            async def scraped() -> bool:
+                found = await query('tickler_sagas_started_total{job="tickler"}')
+                return bool(found["result"])
+
+            await eventually(ready, within=30, what="prometheus to be ready")
+            await eventually(scraped, within=30, what="prometheus to scrape the app")
+            http = await query('sum(tickler_http_requests_total{job="tickler"})')
+            assert float(http["result"][0]["value"][1]) > 0
+            saga = await query("sum(tickler_saga_duration_seconds_count)")
+            assert float(saga["result"][0]["value"][1]) >= 1
+
+            groups = yaml.safe_load(ALERTS.read_text())["groups"]
+            alerts = [r for g in groups for r in g["rules"]]
+            for rule in alerts:
+                await query(rule["expr"])
+
+            async def evaluated() -> bool:
+                body = (await prom.get("/rules")).json()
+                loaded = [r for g in body["data"]["groups"] for r in g["rules"]]
+                return len(loaded) == len(alerts) and all(r["health"] == "ok" for r in loaded)
+
+            await eventually(evaluated, within=30, what="every rule loaded and evaluated ok")
+            up = await query('up{job="tickler"}')
+            assert up["result"][0]["value"][1] == "1"
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)
+        log.close()
