@@ -189,7 +189,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # An empty APP_API_TOKEN is no token, as daprd reads it: it sends no header then.
     if settings.app_api_token is not None and settings.app_api_token.get_secret_value():
         app.add_middleware(AppToken, token=settings.app_api_token.get_secret_value())
-    app.add_middleware(HttpMetrics)  # last: the outermost
+    if settings.metrics_port:  # nothing serves them otherwise
+        app.add_middleware(HttpMetrics)  # last: the outermost
     return app
 
 

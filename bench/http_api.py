@@ -294,6 +294,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client", choices=sorted(LOADERS), default="wrk")
     parser.add_argument("--explain", action="store_true", help="print the query's plan")
+    parser.add_argument(
+        "--telemetry-off-first",
+        action="store_true",
+        help="measure (d), telemetry off, before (a) rather than after (b): alternate the "
+        "order between runs, as the server's first measurement differs from its later ones",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy collapsed stacks in out/")
     args = parser.parse_args()
     if args.client == "wrk" and shutil.which("wrk") is None:
@@ -322,12 +328,25 @@ def main() -> None:
         results["c"] = measure(args, setup, proc, "baseline-get", base + path, reader, None)
     finally:
         proc.stop()
-    proc, base = serve("app", "api.main:app_from_env", env)
+
+    def reads_without_telemetry() -> None:
+        # no metrics port, so no HTTP metrics middleware either
+        proc, base = serve("app-off", "api.main:app_from_env", {**env, **telemetry(on=False)})
+        try:
+            results["d"] = measure(args, setup, proc, "app-get-off", base + path, reader, None)
+        finally:
+            proc.stop()
+
+    if args.telemetry_off_first:
+        reads_without_telemetry()
+    proc, base = serve("app", "api.main:app_from_env", {**env, **telemetry(on=True)})
     try:
         results["a"] = measure(args, setup, proc, "app-get", base + path, reader, None)
         results["b"] = measure(args, setup, proc, "app-post", f"{base}/v1/tasks", writer, POST_BODY)
     finally:
         proc.stop()
+    if not args.telemetry_off_first:
+        reads_without_telemetry()
 
     print(report(args, setup, load, results))
     if args.explain:
@@ -336,9 +355,15 @@ def main() -> None:
         print("```")
 
 
+def telemetry(*, on: bool) -> dict[str, str]:
+    """The app's environment with its metrics served (on a free port) or not at all."""
+    return {"TICKLER_METRICS_PORT": str(free_port()) if on else "0"}
+
+
 def report(args: argparse.Namespace, setup: Setup, load: float, r: dict[str, Measured]) -> str:
-    a, b, c = r["a"].load, r["b"].load, r["c"].load
+    a, b, c, d = r["a"].load, r["b"].load, r["c"].load, r["d"].load
     ratio = a.rps / c.rps
+    telemetry_ratio = a.rps / d.rps
 
     def pg(m: Measured) -> str:
         return "n/a" if m.pg_cpu is None else ms(m.pg_cpu)
@@ -350,12 +375,18 @@ def report(args: argparse.Namespace, setup: Setup, load: float, r: dict[str, Mea
             ("(a) app `GET /v1/tasks?tag=…&sort=due_at&limit=50`", r["a"]),
             ("(b) app `POST /v1/tasks`", r["b"]),
             ("(c) baseline FastAPI + asyncpg, same SQL as (a)", r["c"]),
+            ("(d) app, as (a), telemetry off (TICKLER_METRICS_PORT=0)", r["d"]),
         )
     ]  # fmt: skip
     targets = [
         ["(a) throughput ≥ 0.5× baseline", f"{ratio:.2f}×", verdict(ratio >= 0.5)],
         ["(a) p95 < 50 ms", f"{ms(a.p95)} ms", verdict(a.p95 < 0.050)],
         ["(b) p95 < 50 ms", f"{ms(b.p95)} ms", verdict(b.p95 < 0.050)],
+        [
+            "(a) with telemetry ≥ 0.95× (d) without",
+            f"{telemetry_ratio:.2f}×",
+            verdict(telemetry_ratio >= 0.95),
+        ],
     ]
     loader = {
         "wrk": "wrk 4 (C, 1 thread): on 2 cores it leaves the most CPU to server + PostgreSQL",
