@@ -26,6 +26,7 @@ from dapr.actor import ActorProxyFactory
 
 from actors.clients import schedule_actor
 from service import reminders as reminders_svc
+from service.periodic import Periodic
 from store.database import plain_url
 from store.uow import UnitOfWorkFactory
 
@@ -46,34 +47,24 @@ class ReminderReconciler:
         concurrency: int = 32,
         batch: int = 1000,
     ) -> None:
-        self._interval = interval
         self._database_url = plain_url(database_url)
         self._uow_factory = uow_factory
         self._proxies = proxies
         self._slots = asyncio.Semaphore(concurrency)
         self._batch = batch
         self._leader: asyncpg.Connection | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("reminder reconcile", interval, self._pass, wait_first=True)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="reminder-reconcile")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         await self._resign()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval.total_seconds())  # a schedule, not a wait
-            try:
-                if await self._lead():
-                    await self.reconcile()
-            except Exception as exc:  # the database or the sidecar is away: next interval
-                log.warning("reminder reconcile failed: %s: %s", type(exc).__name__, exc)
+    async def _pass(self) -> None:
+        if await self._lead():
+            await self.reconcile()
 
     async def _lead(self) -> bool:
         """Whether this replica leads: its session still holds the lock, or takes it now."""

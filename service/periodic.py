@@ -1,5 +1,6 @@
 """A step run every `interval` in the background, until stopped: the housekeeping, the
-metrics sampler. A failing step is logged and tried again at the next turn."""
+metrics sampler, the saga runs' and the reminders' reconciles, the bulk actions. A failing
+step is logged and tried again at the next turn."""
 
 from __future__ import annotations
 
@@ -13,8 +14,18 @@ log = logging.getLogger(__name__)
 
 
 class Periodic:
-    def __init__(self, name: str, interval: timedelta, step: Callable[[], Awaitable[None]]):
+    def __init__(
+        self,
+        name: str,
+        interval: timedelta,
+        step: Callable[[], Awaitable[None]],
+        *,
+        wait_first: bool = False,
+    ) -> None:
+        """`wait_first`: the first step one interval after start, not at once (a reconcile
+        that every replica would otherwise run on every restart)."""
         self.name, self.interval, self.step = name, interval, step
+        self.wait_first = wait_first
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -28,6 +39,8 @@ class Periodic:
             self._task = None
 
     async def _run(self) -> None:
+        if self.wait_first:
+            await asyncio.sleep(self.interval.total_seconds())
         while True:
             try:
                 await self.step()

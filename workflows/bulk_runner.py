@@ -27,5 +27,6 @@ class BulkActionRunner:
 
     async def _drain(self) -> None:
         """Batch after batch while there is work; then the loop waits IDLE."""
-        while await bulk_actions.run_one(self._uow_factory, self._sagas):
-            pass
+        busy = True
+        while busy:
+            busy = await bulk_actions.run_one(self._uow_factory, self._sagas)

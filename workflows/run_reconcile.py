@@ -36,7 +36,7 @@ class SagaRunReconciler:
         self._clock = clock
         self._quiet_for = quiet_for
         self._batch = batch
-        self._loop = Periodic("saga run reconcile", interval, self._pass)
+        self._loop = Periodic("saga run reconcile", interval, self._pass, wait_first=True)
 
     def start(self) -> None:
         self._loop.start()
