@@ -32,10 +32,14 @@ def fan_out(topic: str) -> list[str]:
     return [topic, TASK_UPDATES] if topic == TASK_EVENTS else [topic]
 
 
+# the topics events are recorded for (Event.topic), and every topic they are published to
+RECORDED = (TASK_EVENTS, REMINDERS)
+PUBLISHED = tuple(dict.fromkeys(t for r in RECORDED for t in fan_out(r)))
+
+
 def sources(subscribed: tuple[str, ...]) -> list[str]:
     """The recorded topics whose events reach a consumer of `subscribed`."""
-    recorded = (TASK_EVENTS, REMINDERS)
-    return [t for t in recorded if set(fan_out(t)) & set(subscribed)]
+    return [t for t in RECORDED if set(fan_out(t)) & set(subscribed)]
 
 
 class Event(BaseModel):

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from domain.events import (
     DEAD_LETTERS,
     LIVE,
+    PUBLISHED,
     REMINDERS,
     TASK_EVENTS,
     TASK_UPDATES,
@@ -212,7 +213,7 @@ async def on_dead_letter(request: Request) -> dict[str, str]:
         log.exception("could not keep dead letter %s", arrived.event_id)
         return RETRY
     if attempts == 1:  # a label per topic we publish, whatever a broker names
-        known = arrived.topic in (TASK_EVENTS, TASK_UPDATES, REMINDERS)
+        known = arrived.topic in PUBLISHED
         DEAD_LETTERS_KEPT.labels(arrived.topic if known else "other").inc()
     log.warning(
         "dead letter %s from %s kept (seen %d times)",
