@@ -1,6 +1,7 @@
 """Typed proxies to Tickler's actors, for callers in the app (workflow activities and
 event consumers). Clients import only this module and the actor interfaces. Every call is
-counted and timed (telemetry.metrics: ACTOR_CALLS, ACTOR_DURATION)."""
+counted and timed (telemetry.metrics: ACTOR_CALLS, ACTOR_DURATION), and is a client span
+whose context goes to the sidecar as `traceparent` (actors.dapr_http)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dapr.actor import ActorId, ActorProxy, ActorProxyFactory
+from opentelemetry.trace import SpanKind
 
 from actors.recurring_task_interface import RecurringTaskActorInterface
 from actors.reminder_schedule_interface import ReminderScheduleActorInterface
 from telemetry.metrics import ACTOR_CALLS, ACTOR_DURATION
+from telemetry.tracing import TRACER
 
 SERIES = "RecurringTaskActor"
 SCHEDULE = "ReminderScheduleActor"
@@ -31,7 +34,10 @@ class MeteredProxy:
         async def metered(*args: Any, **kwargs: Any) -> Any:
             started, outcome = time.perf_counter(), "error"
             try:
-                result = await call(*args, **kwargs)
+                with TRACER.start_as_current_span(
+                    f"{self._actor_type}.{method}", kind=SpanKind.CLIENT
+                ):
+                    result = await call(*args, **kwargs)
                 outcome = "ok"
                 return result
             finally:

@@ -3,7 +3,8 @@
 The SDK's DaprHttpClient opens a new aiohttp session, and so a new TCP connection, for every
 request: each actor invocation and each state write pays a connect. These subclasses keep
 one session per event loop and otherwise send exactly what the SDK sends, to daprd or to
-our dev sidecar alike.
+our dev sidecar alike, plus the current span's `traceparent` (telemetry.tracing), which
+daprd carries on to the actor.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dapr.clients.http.client import (
 from dapr.conf import settings
 
 from actors.serializer import SERIALIZER
+from telemetry import tracing
 
 
 class KeepAliveHttpClient(DaprHttpClient):
@@ -56,6 +58,7 @@ class KeepAliveHttpClient(DaprHttpClient):
         if self._headers_callback is not None:
             headers.update(self._headers_callback())
         headers[USER_AGENT_HEADER] = DAPR_USER_AGENT
+        tracing.inject(headers)
         request = {
             "method": method,
             "url": url,

@@ -58,14 +58,17 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from api.main import create_app
+    from api.main import create_app, observed
     from store.database import migrate
 
     url = resolve_database(settings)
     if args.migrate:
         migrate(url)
     settings = settings.model_copy(update={"database_url": url})
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    app = create_app(observed(settings))
+    # our logging (telemetry.logs) stays: no config of uvicorn's, and no access log of its
+    # own (api.request_telemetry writes one with the route, request id and trace id)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0
 
 
@@ -188,6 +191,7 @@ def _run_app_and_sidecar(
     )
     # a developer's webhook receiver usually runs on this machine
     env.setdefault("TICKLER_WEBHOOK_PRIVATE_TARGETS", "true")
+    env.setdefault("TICKLER_LOG_FORMAT", "human")  # a terminal's, not a log pipeline's
     # Sessions of their own, so the terminal's Ctrl-C reaches only this supervisor, which
     # stops them in order.
     sidecar = subprocess.Popen(
@@ -220,6 +224,7 @@ def _run_app_and_sidecar(
             args.host,
             "--port",
             str(args.port),
+            "--no-access-log",
         ],
         env=env,
         cwd=ROOT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,9 +15,9 @@ from api import ops_pages, problems
 from api.dapr_parts import DaprParts
 from api.dev_clock import OffsetFileClock
 from api.housekeeping import Housekeeping
-from api.http_metrics import HttpMetrics
 from api.mcp import McpEndpoint
 from api.metrics_sampler import metrics_sampler
+from api.request_telemetry import RequestTelemetry
 from api.routes import (
     audit,
     dead_letters,
@@ -37,7 +38,9 @@ from messaging.scheduling import reminder_scheduler
 from service.completion import InProcessCompletions
 from store.database import create_engine
 from store.uow import SqlUnitOfWork
+from telemetry.logs import configure as configure_logs
 from telemetry.server import serve as serve_metrics
+from telemetry.tracing import configure as configure_tracing
 
 
 class BodyLimit:
@@ -150,6 +153,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version="1.0.0",
         description="Tasks, recurring series and reminders for AI agents and programs.",
         lifespan=lifespan,
+        # FastAPI's server spans (once telemetry.tracing installed a provider), but not a
+        # span per dependency and serializer, nor its metrics and logs: ours have those
+        telemetry={"operation_spans": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     housekeeping = Housekeeping(timedelta(seconds=settings.housekeeping_interval_s))
@@ -189,11 +195,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # An empty APP_API_TOKEN is no token, as daprd reads it: it sends no header then.
     if settings.app_api_token is not None and settings.app_api_token.get_secret_value():
         app.add_middleware(AppToken, token=settings.app_api_token.get_secret_value())
-    if settings.metrics_port:  # nothing serves them otherwise
-        app.add_middleware(HttpMetrics)  # last: the outermost
+    # last: the outermost; metrics only when a port serves them
+    app.add_middleware(
+        RequestTelemetry, metrics=bool(settings.metrics_port), access_log=settings.access_log
+    )
     return app
 
 
+def observed(settings: Settings) -> Settings:
+    """The process's logs and traces, set up once by each entry point (never by create_app,
+    which tests call in-process beside pytest's own log capture)."""
+    configure_logs(settings.log_format, logging.getLevelNamesMapping()[settings.log_level])
+    configure_tracing()
+    return settings
+
+
 def app_from_env() -> FastAPI:
-    """Entry for `uvicorn api.main:app_from_env --factory`."""
-    return create_app()
+    """Entry for `uvicorn api.main:app_from_env --factory` (`tickler dev`)."""
+    return create_app(observed(Settings()))

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535)
     metrics_sample_interval_s: float = Field(15.0, gt=0)
+    # Logs (telemetry.logs): JSON lines, or `human` (what `tickler dev` sets); an access-log
+    # line per request unless access_log is off. Traces go over OTLP when the standard
+    # OTEL_EXPORTER_OTLP_ENDPOINT is set (telemetry.tracing reads the OTEL_* variables).
+    log_format: Literal["json", "human"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
     # Set by daprd (and our dev sidecar) in the app's environment. Without it the app runs
     # alone: no actors, workflows or pub/sub, and completion runs in-process.
     dapr_http_port: int | None = Field(None, validation_alias="DAPR_HTTP_PORT")

@@ -57,6 +57,7 @@ from bench._common import (
     user_tags,
     verdict,
 )
+from devstack.otlp_receiver import OtlpReceiver
 from devstack.processes import Proc, free_port, http_ok, wait_until
 from service.schemas import TaskQuery, TaskSort
 
@@ -322,42 +323,61 @@ def main() -> None:
     reader, writer = issue_token(JWT_SECRET, READER), issue_token(JWT_SECRET, WRITER)
 
     results: dict[str, Measured] = {}
-    # baseline first, then the app's reads, then its writes: both reads see the same rows
-    proc, base = serve("baseline", "bench._common:baseline_app", env)
-    try:
-        results["c"] = measure(args, setup, proc, "baseline-get", base + path, reader, None)
-    finally:
-        proc.stop()
-
-    def reads_without_telemetry() -> None:
-        # no metrics port, so no HTTP metrics middleware either
-        proc, base = serve("app-off", "api.main:app_from_env", {**env, **telemetry(on=False)})
+    # the app's traces go here while its telemetry is on
+    with OtlpReceiver(free_port(), decode=False) as collector:
+        # baseline first, then the app's reads, then its writes: both reads see the same rows
+        proc, base = serve("baseline", "bench._common:baseline_app", env)
         try:
-            results["d"] = measure(args, setup, proc, "app-get-off", base + path, reader, None)
+            results["c"] = measure(args, setup, proc, "baseline-get", base + path, reader, None)
         finally:
             proc.stop()
 
-    if args.telemetry_off_first:
-        reads_without_telemetry()
-    proc, base = serve("app", "api.main:app_from_env", {**env, **telemetry(on=True)})
-    try:
-        results["a"] = measure(args, setup, proc, "app-get", base + path, reader, None)
-        results["b"] = measure(args, setup, proc, "app-post", f"{base}/v1/tasks", writer, POST_BODY)
-    finally:
-        proc.stop()
-    if not args.telemetry_off_first:
-        reads_without_telemetry()
+        def reads_without_telemetry() -> None:
+            proc, base = serve("app-off", "api.main:app_from_env", {**env, **telemetry(None)})
+            try:
+                results["d"] = measure(args, setup, proc, "app-get-off", base + path, reader, None)
+            finally:
+                proc.stop()
+
+        if args.telemetry_off_first:
+            reads_without_telemetry()
+        on = telemetry(collector.port)
+        proc, base = serve("app", "api.main:app_from_env", {**env, **on})
+        try:
+            results["a"] = measure(args, setup, proc, "app-get", base + path, reader, None)
+            results["b"] = measure(
+                args, setup, proc, "app-post", f"{base}/v1/tasks", writer, POST_BODY
+            )
+        finally:
+            proc.stop()
+        if not args.telemetry_off_first:
+            reads_without_telemetry()
 
     print(report(args, setup, load, results))
+    print(f"\nOTLP exports the app sent while its telemetry was on: {collector.exports}")
     if args.explain:
         print("\nPlan of the task query (EXPLAIN ANALYZE, BUFFERS):\n```")
         print(asyncio.run(explain(setup.url, setup.query)))
         print("```")
 
 
-def telemetry(*, on: bool) -> dict[str, str]:
-    """The app's environment with its metrics served (on a free port) or not at all."""
-    return {"TICKLER_METRICS_PORT": str(free_port()) if on else "0"}
+def telemetry(otlp_port: int | None) -> dict[str, str]:
+    """The app's environment with all its telemetry on, as the chart runs it (metrics on a
+    free port, every request traced and exported over OTLP to the receiver on `otlp_port`,
+    a JSON access-log line per request), or, with no port, all of it off."""
+    if otlp_port is None:
+        return {
+            "TICKLER_METRICS_PORT": "0",
+            "TICKLER_ACCESS_LOG": "false",
+            "TICKLER_LOG_LEVEL": "WARNING",
+        }
+    return {
+        "TICKLER_METRICS_PORT": str(free_port()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port}",
+        "TICKLER_ACCESS_LOG": "true",
+        "TICKLER_LOG_LEVEL": "INFO",
+        "TICKLER_LOG_FORMAT": "json",
+    }
 
 
 def report(args: argparse.Namespace, setup: Setup, load: float, r: dict[str, Measured]) -> str:
@@ -375,7 +395,7 @@ def report(args: argparse.Namespace, setup: Setup, load: float, r: dict[str, Mea
             ("(a) app `GET /v1/tasks?tag=…&sort=due_at&limit=50`", r["a"]),
             ("(b) app `POST /v1/tasks`", r["b"]),
             ("(c) baseline FastAPI + asyncpg, same SQL as (a)", r["c"]),
-            ("(d) app, as (a), telemetry off (TICKLER_METRICS_PORT=0)", r["d"]),
+            ("(d) app, as (a), telemetry off (no metrics, traces or access log)", r["d"]),
         )
     ]  # fmt: skip
     targets = [

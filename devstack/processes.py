@@ -131,6 +131,9 @@ class DaprPair:
             DAPR_RUNTIME_HOST="127.0.0.1",
             APP_PORT=str(self.app_port),
             TICKLER_METRICS_PORT=str(self.metrics_port),
+            # warnings and worse, as uvicorn's --log-level below; a test that reads the
+            # app's INFO lines (access logs) sets TICKLER_LOG_LEVEL in extra_env
+            TICKLER_LOG_LEVEL="WARNING",
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
             PYTHONUNBUFFERED="1",
         )

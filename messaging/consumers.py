@@ -11,6 +11,9 @@ retried whole. A webhook POST runs after that commit.
 
 Answers follow Dapr's contract: SUCCESS, RETRY (Dapr redelivers; after its last attempt the
 event goes to the dead-letter topic), or DROP for an event we can never handle.
+
+Each consumer's handling of each event is a span whose parent is the CloudEvent's
+`traceparent` (the trace of the change that wrote it: telemetry.tracing).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from domain.events import (
 )
 from service import audit, dead_letters, notifications, webhooks
 from store.uow import SqlUnitOfWork
+from telemetry import tracing
 from telemetry.metrics import DEAD_LETTERS_KEPT, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
@@ -238,13 +242,16 @@ def _handler(topic: str, consumers: list[Consumer]) -> Callable[[Request], Await
             return {"statuses": []}
         by_entry: dict[str, Event] = {}
         statuses: dict[str, str] = {}
+        traces: dict[uuid.UUID, str | None] = {}
         for entry in entries:
             entry_id = str(entry.get("entryId", "")) if isinstance(entry, dict) else ""
-            event = _event(topic, entry.get("event")) if entry_id else None
+            envelope = _envelope(topic, entry.get("event")) if entry_id else None
+            event = _event(topic, envelope) if envelope is not None else None
             if event is None:
                 statuses[entry_id] = "DROP"
             else:
                 by_entry[entry_id] = event
+                traces[event.event_id] = _traceparent(envelope)
         events = list({e.event_id: e for e in by_entry.values()}.values())
         uow_factory = request.app.state.uow_factory
         done = {e.event_id for e in events}
@@ -252,7 +259,10 @@ def _handler(topic: str, consumers: list[Consumer]) -> Callable[[Request], Await
             EVENTS_CONSUMED.labels("none", "drop").inc(dropped)
         for consume in consumers:
             try:
-                handled = await consume(uow_factory, events)
+                with tracing.spans_from(
+                    f"consume {consume.__name__}", [traces[e.event_id] for e in events]
+                ):
+                    handled = await consume(uow_factory, events)
             except Exception:  # the database or a receiver failed: let Dapr redeliver
                 log.exception("%s failed on %d %s event(s)", consume.__name__, len(events), topic)
                 handled = set()
@@ -274,12 +284,29 @@ def _count(consumer: str, events: list[Event], handled: set[uuid.UUID]) -> None:
         EVENTS_CONSUMED.labels(consumer, "retry").inc(len(events) - ok)
 
 
-def _event(topic: str, envelope: Any) -> Event | None:
-    """The event inside a bulk entry's CloudEvent, or None (logged) when it is not one of
-    ours."""
+def _envelope(topic: str, envelope: Any) -> dict[str, Any] | None:
+    """A bulk entry's CloudEvent as a dict, or None (logged) when it is not JSON."""
     try:
         if isinstance(envelope, (str, bytes)):
             envelope = json.loads(envelope)
+    except ValueError as exc:
+        log.error("dropping malformed event on %s: %s", topic, exc)
+        return None
+    if not isinstance(envelope, dict):
+        log.error("dropping malformed event on %s: not a JSON object", topic)
+        return None
+    return envelope
+
+
+def _traceparent(envelope: dict[str, Any]) -> str | None:
+    trace = envelope.get("traceparent")
+    return trace if isinstance(trace, str) else None
+
+
+def _event(topic: str, envelope: dict[str, Any]) -> Event | None:
+    """The event inside a bulk entry's CloudEvent, or None (logged) when it is not one of
+    ours."""
+    try:
         data = envelope["data"]
         if isinstance(data, str):  # some transports hand JSON data over as a string
             data = json.loads(data)

@@ -67,9 +67,13 @@ def malformed_cloudevent(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cloudevent(payload: dict[str, Any]) -> tuple[list[str], bytes, str]:
+def cloudevent(
+    payload: dict[str, Any], traceparent: str | None = None
+) -> tuple[list[str], bytes, str]:
     """(topics, CloudEvent JSON, partition key) for one outbox payload. Task events also go
-    to the change feed. A payload no event class accepts goes to the dead-letter topic."""
+    to the change feed. A payload no event class accepts goes to the dead-letter topic.
+    `traceparent` is the writer's trace context; daprd keeps a CloudEvent's trace fields
+    only when it has `traceid` too (pkg/runtime/pubsub/envelope.go), so both are set."""
     try:
         event = parse_event(payload)
     except (KeyError, ValidationError) as exc:
@@ -89,6 +93,8 @@ def cloudevent(payload: dict[str, Any]) -> tuple[list[str], bytes, str]:
         "datacontenttype": "application/json",
         "data": event.model_dump(mode="json"),
     }
+    if traceparent:
+        body["traceparent"] = body["traceid"] = traceparent
     return fan_out(event.topic), json.dumps(body).encode(), str(event.task_id)
 
 
@@ -151,7 +157,7 @@ class Relay:
             # whose event failed sends nothing after it.
             sequences: dict[str, list[Outgoing]] = {}
             for row in rows:
-                topics, body, key = cloudevent(row.payload)
+                topics, body, key = cloudevent(row.payload, row.trace_parent)
                 if row.redrive_topic:  # a dead letter's redrive goes back where it failed
                     topics = [row.redrive_topic]
                 sequences.setdefault(key, []).append(Outgoing(row.id, key, topics, body))

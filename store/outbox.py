@@ -14,18 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import TASK_EVENTS, Event
 from store.tables import OutboxEvent, ProcessedEvent
+from telemetry.tracing import current_traceparent
 
 _outbox = OutboxEvent.__table__
 
 
 def row(event: Event) -> dict[str, Any]:
-    """The outbox row that carries `event`."""
+    """The outbox row that carries `event`, in the trace of the code writing it."""
     return {
         "event_id": event.event_id,
         "topic": event.topic,
         "type": event.type,
         "user_id": event.user_id,
         "payload": event.model_dump(mode="json"),
+        "trace_parent": current_traceparent(),
     }
 
 
@@ -39,6 +41,7 @@ async def claim_unpublished(conn: AsyncConnection, limit: int) -> Sequence[Any]:
             _outbox.c.topic,
             _outbox.c.payload,
             _outbox.c.redrive_topic,
+            _outbox.c.trace_parent,
         )
         .where(_outbox.c.published_at.is_(None))
         .order_by(_outbox.c.id)

@@ -197,6 +197,9 @@ class OutboxEvent(SQLModel, table=True):
     # Set by a dead letter's redrive: publish to this topic alone, not to every topic the
     # event type fans out to (the others did handle it).
     redrive_topic: str | None = Field(default=None, sa_column=Column(Text))
+    # the W3C traceparent of the transaction that wrote it: the relay's CloudEvent carries
+    # it on, so the consumers' spans join the change's trace
+    trace_parent: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class IdempotentResult(SQLModel, table=True):

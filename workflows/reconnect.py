@@ -11,11 +11,21 @@ dapr-ext-workflow 1.19 takes no channel options of ours (only message sizes, thr
 it opens its first channel, so `_cap_backoff` adds ours there, before first use, and
 refuses to start if an SDK upgrade moved them.
 tests/integration/saga/test_sidecar_outage.py checks the recovery end to end.
+
+The client also sends the current span's `traceparent` as gRPC metadata on every unary
+call (TraceMetadata), which is where daprd takes a new instance's parent trace context from.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import grpc.aio
 from dapr.ext.workflow.aio import DaprWorkflowClient
+from dapr.ext.workflow.logger import LoggerOptions
+
+from telemetry import tracing
 
 RECONNECT_BACKOFF: tuple[tuple[str, int], ...] = (
     ("grpc.initial_reconnect_backoff_ms", 250),
@@ -24,6 +34,25 @@ RECONNECT_BACKOFF: tuple[tuple[str, int], ...] = (
     # after a second and tried again, rather than after gRPC's default 20 s
     ("grpc.min_reconnect_backoff_ms", 1000),
 )
+
+
+class TraceMetadata(grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation, client_call_details, request) -> Any:
+        carrier: dict[str, str] = {}
+        tracing.inject(carrier)
+        if carrier:
+            client_call_details = client_call_details._replace(
+                metadata=[*(client_call_details.metadata or ()), *carrier.items()]
+            )
+        return await continuation(client_call_details, request)
+
+
+def sdk_logging() -> LoggerOptions:
+    """The SDK gives each of its loggers a stderr handler of its own, in its own format;
+    a handler that drops everything leaves their records to the process's logging (JSON
+    lines in production, telemetry.logs), once."""
+    logging.getLogger("durabletask-client").setLevel(logging.WARNING)  # 3 lines per saga
+    return LoggerOptions(log_handler=logging.NullHandler())
 
 
 def _cap_backoff(holder: object, owner: str) -> None:
@@ -36,7 +65,19 @@ def _cap_backoff(holder: object, owner: str) -> None:
     holder._channel_options = [*(options or ()), *RECONNECT_BACKOFF]
 
 
+def _trace_calls(holder: object) -> None:
+    interceptors = getattr(holder, "_interceptors", AttributeError)
+    if interceptors is AttributeError:
+        raise RuntimeError(
+            "dapr-ext-workflow's client no longer keeps _interceptors before its first call; "
+            "update workflows/reconnect.py for this SDK version"
+        )
+    holder._interceptors = [*(interceptors or ()), TraceMetadata()]
+
+
 def workflow_client(host: str, port: int) -> DaprWorkflowClient:
-    client = DaprWorkflowClient(host=host, port=str(port))
-    _cap_backoff(getattr(client, "_DaprWorkflowClient__obj", None), "DaprWorkflowClient")
+    client = DaprWorkflowClient(host=host, port=str(port), logger_options=sdk_logging())
+    holder = getattr(client, "_DaprWorkflowClient__obj", None)
+    _cap_backoff(holder, "DaprWorkflowClient")
+    _trace_calls(holder)
     return client

@@ -20,6 +20,10 @@ cache is needed. A lost stream is opened again as soon as the sidecar answers a 
 knocked every 250 ms on a channel whose reconnect backoff is capped (workflows/reconnect.py);
 work items in flight when it broke are dispatched again by the sidecar, which is why every
 activity is idempotent.
+
+Each turn and each activity is a span whose parent is the trace context the sidecar hands
+over (the instance's `parentTraceContext` from its start, an activity's from its
+scheduling), so the saga's steps join the trace of the request that started it.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ from dapr.ext.workflow._durabletask.internal import protos as pb
 from dapr.ext.workflow._durabletask.internal.shared import is_async_callable
 from dapr.ext.workflow.propagation import PropagatedHistory
 from google.protobuf import empty_pb2
+from opentelemetry.trace import SpanKind
 
-from workflows.reconnect import RECONNECT_BACKOFF
+from telemetry import tracing
+from workflows.reconnect import RECONNECT_BACKOFF, sdk_logging
 
 log = logging.getLogger(__name__)
 KNOCK_INTERVAL_S = 0.25
@@ -75,7 +81,8 @@ class LoopWorker:
 
     def __init__(self, host: str, port: int) -> None:
         self.address = f"{host}:{port}"
-        self.runtime = WorkflowRuntime(host=host, port=str(port))  # a registry; never started
+        # a registry; never started
+        self.runtime = WorkflowRuntime(host=host, port=str(port), logger_options=sdk_logging())
         self.registry = _sdk_parts(self.runtime)
         self.activities = sdk._ActivityExecutor(_executor_log)
         self.metadata = (
@@ -170,6 +177,10 @@ class LoopWorker:
 
     def _turn(self, req: Any, token: Any) -> Any:
         """One orchestrator turn, replayed by the SDK's executor (pure: no I/O)."""
+        with tracing.span_from(f"workflow {_name(req)}", _started_trace(req)):
+            return self._replay(req, token)
+
+    def _replay(self, req: Any, token: Any) -> Any:
         try:
             result = sdk._OrchestrationExecutor(self.registry, _executor_log).execute(
                 req.instanceId,
@@ -198,6 +209,11 @@ class LoopWorker:
             )
 
     async def _activity(self, req: Any, token: Any) -> Any:
+        parent = req.parentTraceContext.traceParent if req.HasField("parentTraceContext") else None
+        with tracing.span_from(f"activity {req.name}", parent, kind=SpanKind.CONSUMER):
+            return await self._run_activity(req, token)
+
+    async def _run_activity(self, req: Any, token: Any) -> Any:
         instance = req.workflowInstance.instanceId
         try:
             result = await self.activities.execute_async(
@@ -222,6 +238,26 @@ class LoopWorker:
             result=ph.get_string_value(result),
             completionToken=token,
         )
+
+
+def _started(req: Any) -> Any:
+    """The instance's ExecutionStartedEvent (first in its history, or new in this turn)."""
+    for event in (*req.pastEvents[:1], *req.newEvents):
+        if event.HasField("executionStarted"):
+            return event.executionStarted
+    return None
+
+
+def _name(req: Any) -> str:
+    started = _started(req)
+    return started.name if started is not None else "turn"
+
+
+def _started_trace(req: Any) -> str | None:
+    started = _started(req)
+    if started is None or not started.HasField("parentTraceContext"):
+        return None
+    return started.parentTraceContext.traceParent or None
 
 
 def _propagated(req: Any) -> PropagatedHistory | None:

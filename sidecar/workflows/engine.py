@@ -105,7 +105,11 @@ class WorkflowEngine:
 
     # -- client operations -------------------------------------------------------------------
 
-    async def start_instance(self, req: pb.CreateInstanceRequest) -> str:
+    async def start_instance(
+        self, req: pb.CreateInstanceRequest, trace: pb.TraceContext | None = None
+    ) -> str:
+        """`trace`: the context the client called in, for the instance to carry to its
+        activities (the request's own parentTraceContext wins)."""
         instance_id = req.instanceId or uuid.uuid4().hex
         now = ev.utcnow()
         started = ev.execution_started(
@@ -118,6 +122,7 @@ class WorkflowEngine:
             if req.HasField("scheduledStartTimestamp")
             else None,
             tags=dict(req.tags),
+            trace=req.parentTraceContext if req.HasField("parentTraceContext") else trace,
         )
         async with self.pool.acquire() as conn, conn.transaction():
             visible = await self._create(conn, started, None, now)
@@ -541,6 +546,9 @@ class WorkflowEngine:
                 ),
                 taskId=row.scheduled.eventId,
                 taskExecutionId=scheduled.taskExecutionId,
+                parentTraceContext=scheduled.parentTraceContext
+                if scheduled.HasField("parentTraceContext")
+                else None,
             ),
             completionToken=f"a{row.id}",
         )

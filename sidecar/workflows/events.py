@@ -68,10 +68,12 @@ def execution_started(
     parent: pb.ParentInstanceInfo | None = None,
     scheduled_start: timestamp_pb2.Timestamp | None = None,
     tags: dict[str, str] | None = None,
+    trace: pb.TraceContext | None = None,
 ) -> pb.HistoryEvent:
     return event(
         at,
         executionStarted=pb.ExecutionStartedEvent(
+            parentTraceContext=trace,
             name=name,
             input=input,
             workflowInstance=pb.WorkflowInstance(

@@ -72,7 +72,9 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
         return empty_pb2.Empty()
 
     async def StartInstance(self, request: pb.CreateInstanceRequest, context):
-        instance_id = await self._call(context, self.engine.start_instance(request))
+        instance_id = await self._call(
+            context, self.engine.start_instance(request, _caller_trace(context))
+        )
         return pb.CreateInstanceResponse(instanceId=instance_id)
 
     async def GetInstance(self, request: pb.GetInstanceRequest, context):
@@ -169,3 +171,16 @@ class WorkflowServicer(stubs.TaskHubSidecarServiceServicer):
     async def GetInstanceHistory(self, request: pb.GetInstanceHistoryRequest, context):
         events = await self._call(context, self.engine.history(request.instanceId))
         return pb.GetInstanceHistoryResponse(events=events)
+
+
+def _caller_trace(context: grpc.aio.ServicerContext) -> pb.TraceContext | None:
+    """The W3C context the call came in (its `traceparent` metadata), as daprd's gRPC
+    server reads it."""
+    headers = dict(context.invocation_metadata() or ())
+    if not headers.get("traceparent"):
+        return None
+    state = headers.get("tracestate")
+    return pb.TraceContext(
+        traceParent=headers["traceparent"],
+        traceState=ev.string_value(state) if state else None,
+    )

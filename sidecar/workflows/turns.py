@@ -88,6 +88,7 @@ def apply_actions(turn: Turn, res: pb.WorkflowResponse, now: datetime) -> Outcom
                     version=task.version if task.HasField("version") else None,
                     input=task.input if task.HasField("input") else None,
                     taskExecutionId=task.taskExecutionId,
+                    parentTraceContext=_task_trace(started),
                 ),
             )
             out.appended.append(scheduled)
@@ -205,6 +206,14 @@ def apply_actions(turn: Turn, res: pb.WorkflowResponse, now: datetime) -> Outcom
             _complete(out, turn, action, started, now)
             break
     return out
+
+
+def _task_trace(started: pb.ExecutionStartedEvent | None) -> pb.TraceContext | None:
+    """An activity's parent trace: the context its instance was started in (daprd puts its
+    orchestration span between them; the trace is the same)."""
+    if started is not None and started.HasField("parentTraceContext"):
+        return started.parentTraceContext
+    return None
 
 
 def _complete(

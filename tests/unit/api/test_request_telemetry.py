@@ -1,4 +1,4 @@
-"""api.http_metrics on a small app: route templates, never paths; unmatched paths share one
+"""api.request_telemetry on a small app: route templates, never paths; unmatched paths share one
 label; the status a middleware's refusal sends is the one counted."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from api.http_metrics import UNMATCHED, HttpMetrics
+from api.request_telemetry import UNMATCHED, RequestTelemetry
 from telemetry.metrics import HTTP_DURATION, HTTP_REQUESTS, REGISTRY
 
 
@@ -26,7 +26,7 @@ def app() -> FastAPI:
     async def thing(thing_id: str) -> dict:
         return {"id": thing_id}
 
-    a.add_middleware(HttpMetrics)
+    a.add_middleware(RequestTelemetry)
     return a
 
 
@@ -55,3 +55,20 @@ async def test_requests_are_counted_by_template_and_status() -> None:
         )
         >= 3
     )
+
+
+async def test_a_request_id_is_echoed_when_plain_and_replaced_when_not(caplog) -> None:
+    caplog.set_level("INFO", logger="tickler.access")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app()), base_url="http://t"
+    ) as c:
+        mine = await c.get("/v1/things/a1", headers={"X-Request-ID": "agent-42.call:7"})
+        forged = await c.get("/v1/things/a1", headers={"X-Request-ID": "x\" {injected}"})
+        none = await c.get("/v1/things/a1")
+    assert mine.headers["x-request-id"] == "agent-42.call:7"
+    assert forged.headers["x-request-id"] != "x\" {injected}"
+    assert len(forged.headers["x-request-id"]) == 32
+    assert len(none.headers["x-request-id"]) == 32
+    access = [r for r in caplog.records if r.name == "tickler.access"]
+    assert [r.http["route"] for r in access] == ["/v1/things/{thing_id}"] * 3
+    assert access[0].http["status"] == 200 and access[0].http["path"] == "/v1/things/a1"
