@@ -174,7 +174,11 @@ class LiveListener:
         finally:
             self._listening.clear()
             self._conn = None
-            conn.terminate()
+            if lost.is_set():
+                conn.terminate()
+            else:  # stopping: end the session properly, the server sees no broken socket
+                with contextlib.suppress(*_LOST):
+                    await conn.close(timeout=2)
 
     def _on_notice(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:

@@ -138,7 +138,8 @@ async def test_a_lost_session_reconnects_and_resyncs_the_streams(engine) -> None
         try:
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN%'"
+                "WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN%' "
+                "AND datname = current_database()"
             )
         finally:
             await admin.close()
@@ -172,3 +173,22 @@ async def test_the_listener_waits_out_a_database_outage(own_postgres, caplog) ->
         await notify(back)
         await eventually(lambda: holds(lambda: back in sink.events), within=10)
     assert sink.resyncs == 2
+
+
+async def test_stopping_ends_the_listening_session(engine) -> None:
+    url = url_of(engine)
+    listening_sessions = (
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' "
+        "AND pid <> pg_backend_pid() AND datname = current_database()"
+    )
+    admin = await asyncpg.connect(url)
+    try:
+        async with listening(url, Sink()):
+            assert await admin.fetchval(listening_sessions) == 1
+
+        async def gone() -> bool:
+            return await admin.fetchval(listening_sessions) == 0
+
+        await eventually(gone, within=10, what="the session closed")
+    finally:
+        await admin.close()
