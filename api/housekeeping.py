@@ -1,6 +1,7 @@
 """The app's housekeeping loop: prunes what outlived its use (see service.retention) once at
-start and then every interval. Every replica runs it; concurrent deletes of the same rows
-are harmless."""
+start and then every interval. Every replica runs it: each batch locks the rows it picks
+and skips those another holds (store.housekeeping_repo), so two replicas split the work
+and delete each row once."""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ from messaging import EventsRuntime
 from messaging.scheduling import reminder_scheduler
 from service.completion import InProcessCompletions
 from store.database import create_engine
+from store.live_channel import LiveListener
 from store.uow import SqlUnitOfWork
 from telemetry.logs import configure as configure_logs
 from telemetry.server import serve as serve_metrics
@@ -117,6 +118,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.completions = InProcessCompletions(app.state.uow_factory)
         app.state.saga_control = None  # no workflow runtime without a sidecar
         app.state.schedules = None  # nor actors
+        # every replica LISTENs: the live consumer's NOTIFY reaches streams on all of them
+        listener = LiveListener(url, live)
+        await listener.start()
         housekeeping.start(app.state.uow_factory)
         sampler = metrics_sampler(
             app.state.uow_factory, timedelta(seconds=settings.metrics_sample_interval_s)
@@ -146,6 +150,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 stop_metrics()
             await sampler.stop()
             await housekeeping.stop()
+            await listener.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -163,7 +168,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     live = stream.LiveHub()
     events = EventsRuntime(
         settings.pubsub_name,
-        live,
         scheduler=scheduler,
         private_webhooks=settings.webhook_private_targets,
     )

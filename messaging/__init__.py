@@ -11,7 +11,7 @@ import contextlib
 
 from fastapi import APIRouter
 
-from messaging.consumers import Consumer, LiveFeed, subscriptions_router
+from messaging.consumers import Consumer, subscriptions_router
 from messaging.relay import Relay
 from store.uow import UnitOfWorkFactory
 
@@ -20,14 +20,13 @@ class EventsRuntime:
     def __init__(
         self,
         pubsub: str,
-        live: LiveFeed,
         *,
         scheduler: Consumer | None = None,
         private_webhooks: bool = False,
     ) -> None:
         self._pubsub = pubsub
         self.router: APIRouter = subscriptions_router(
-            live, scheduler=scheduler, private_webhooks=private_webhooks
+            scheduler=scheduler, private_webhooks=private_webhooks
         )
         self._relay: Relay | None = None
         self._task: asyncio.Task[None] | None = None

@@ -7,7 +7,8 @@ the whole batch in one transaction (a savepoint per event only when that fails),
 each entry on its own.
 Each consumer records the event id under its own name in processed_events, in the same
 transaction as its effect, so a redelivered event is a no-op for it, and a failed one is
-retried whole. A webhook POST runs after that commit.
+retried whole. A webhook POST runs after that commit. The live consumer's effect is a
+NOTIFY that reaches every replica's streams when it commits (store.live_channel).
 
 Answers follow Dapr's contract: SUCCESS, RETRY (Dapr redelivers; after its last attempt the
 event goes to the dead-letter topic), or DROP for an event we can never handle.
@@ -22,7 +23,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -44,13 +45,6 @@ from telemetry.metrics import DEAD_LETTERS_KEPT, EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class LiveFeed(Protocol):
-    """Where the live consumer hands task-updates: the HTTP stream's hub (api/routes)."""
-
-    def publish(self, event: Event) -> None:
-        """Send `event` to its user's open streams."""
 
 
 DEAD_LETTERS_ROUTE = "/events/dlq-events"
@@ -131,7 +125,7 @@ async def _recorded(
 
 
 def subscriptions_router(
-    hub: LiveFeed, *, scheduler: Consumer | None = None, private_webhooks: bool = False
+    *, scheduler: Consumer | None = None, private_webhooks: bool = False
 ) -> APIRouter:
     """`scheduler`: the consumer that keeps users' ReminderScheduleActors in step (with Dapr).
     `private_webhooks`: deliveries may reach loopback and private addresses (dev, tests)."""
@@ -146,14 +140,11 @@ def subscriptions_router(
         return await _recorded(uow_factory, events, audited=True, private_webhooks=private_webhooks)
 
     async def live(uow_factory: Callable[[], SqlUnitOfWork], events: list[Event]):
-        async def first(uow: SqlUnitOfWork, event: Event) -> bool:
-            return await uow.inbox.first_delivery(LIVE, event.event_id)
+        async def announce(uow: SqlUnitOfWork, event: Event) -> None:
+            if await uow.inbox.first_delivery(LIVE, event.event_id):
+                await uow.live.announce(event)  # to every replica, once this commits
 
-        firsts = await _consume(uow_factory, events, first, (LIVE,))
-        for event in events:
-            if firsts.get(event.event_id):
-                hub.publish(event)
-        return set(firsts)
+        return set(await _consume(uow_factory, events, announce, (LIVE,)))
 
     routes: dict[str, tuple[str, list[Consumer]]] = {
         TASK_EVENTS: (

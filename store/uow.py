@@ -22,6 +22,7 @@ from store.bulk_actions_repo import SqlBulkActions
 from store.dead_letters_repo import SqlDeadLetters
 from store.housekeeping_repo import SqlHousekeeping
 from store.idempotency_repo import SqlIdempotency
+from store.live_channel import SqlLiveChannel
 from store.notifications_repo import SqlNotifications
 from store.operator_log_repo import SqlOperatorLog
 from store.ops_health_repo import SqlOpsHealth
@@ -73,6 +74,7 @@ class SqlUnitOfWork:
         self.bulk_actions = SqlBulkActions(self.conn)
         self.ops_health = SqlOpsHealth(self.conn)
         self.housekeeping = SqlHousekeeping(self.conn)
+        self.live = SqlLiveChannel(self.conn)  # the live consumer's NOTIFY (no service uses it)
         self.events = []
         self._now: datetime | None = None
         return self

@@ -1,5 +1,10 @@
 """Runs the operators' bulk actions (service.bulk_actions) in every replica: each claims one
-under a lease, handles a batch of its runs, and looks again; idle, it looks once a second."""
+under a lease, handles a batch of its runs, and looks again; idle, it looks once a second.
+
+Each run handled renews the lease (service.bulk_actions.LEASE). Should one runtime call
+outlast it, another replica may claim the action and act on the same run: the runtime and
+the run's status refuse a second terminate or purge (counted as skipped), so the runs are
+safe, but the action's counts may then be off by the runs both handled."""
 
 from __future__ import annotations
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 
+from devstack.processes import eventually
 from domain.clock import SystemClock
+from domain.events import TASK_EVENTS, TaskCreated
 from service.retention import Retention, prune
 from store.database import create_engine, migrate
 from store.uow import SqlUnitOfWork
@@ -82,3 +85,44 @@ async def test_pruning_keeps_what_can_still_matter(make_database) -> None:
         assert kept == {"recent", "unsent", "open"}
     finally:
         await conn.close()
+
+
+async def test_an_old_event_being_redriven_is_not_pruned(make_database) -> None:
+    """A dead letter's redrive marks its old outbox row unpublished again; housekeeping
+    running meanwhile (on another replica, say) must skip the row, not delete it once the
+    redrive commits, which would lose the redrive."""
+    url = await make_database("retention")
+    await asyncio.to_thread(migrate, url)
+    event = TaskCreated(
+        occurred_at=datetime(2027, 1, 4, tzinfo=UTC), user_id="u", task_id=uuid.uuid4()
+    )
+    conn = await asyncpg.connect(url)
+    engine = create_engine(url, pool_size=2)
+    try:
+        await conn.execute(
+            "INSERT INTO outbox (event_id, topic, type, user_id, payload, created_at, "
+            f"published_at) VALUES ($1, 'task-events', 'task.created', 'u', $2, {OLD}, {OLD})",
+            event.event_id,
+            event.model_dump_json(),
+        )
+        async with SqlUnitOfWork(engine, SystemClock()) as redrive:
+            await redrive.outbox.requeue_for_redrive(event, TASK_EVENTS)  # not committed yet
+            pruning = asyncio.create_task(prune(lambda: SqlUnitOfWork(engine, SystemClock())))
+
+            async def done_or_waiting() -> bool:
+                return pruning.done() or await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                )
+
+            await eventually(done_or_waiting, within=10, what="the prune to run into the row")
+            await redrive.commit()
+        deleted = await asyncio.wait_for(pruning, 10)
+        row = await conn.fetchrow(
+            "SELECT published_at, redrive_topic FROM outbox WHERE event_id = $1", event.event_id
+        )
+    finally:
+        await engine.dispose()
+        await conn.close()
+    assert deleted["outbox"] == 0
+    assert row is not None and row["published_at"] is None
+    assert row["redrive_topic"] == TASK_EVENTS
