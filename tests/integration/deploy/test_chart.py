@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -315,11 +316,15 @@ def test_autoscaling_takes_over_the_replica_count(helm: Helm) -> None:
 
 def test_sidecar_settings_follow_values(helm: Helm) -> None:
     docs = helm.template(
-        "--set", "dapr.logLevel=debug",
-        "--set", "dapr.enableApiLogging=true",
-        "--set", "dapr.appMaxConcurrency=16",
-        "--set", "dapr.sidecar.resources.limits.cpu=1",
-    )  # fmt: skip
+        "--set",
+        "dapr.logLevel=debug",
+        "--set",
+        "dapr.enableApiLogging=true",
+        "--set",
+        "dapr.appMaxConcurrency=16",
+        "--set",
+        "dapr.sidecar.resources.limits.cpu=1",
+    )
     annotations = pod_annotations(docs)
     assert annotations["dapr.io/log-level"] == "debug"
     assert annotations["dapr.io/enable-api-logging"] == "true"
@@ -441,3 +446,32 @@ def test_monitoring_is_opt_in_and_scrapes_the_metrics_port_with_the_alerts_job(
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     # the rules promtool checks and tests, as they are
     assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+
+
+def test_the_grafana_dashboard_is_an_opt_in_configmap_the_sidecar_finds_by_label(
+    helm: Helm, rendered: list[dict]
+) -> None:
+    assert not [d for d in rendered if d["kind"] == "ConfigMap"]
+    docs = helm.template("--values", str(CHART / "ci" / "values-monitoring.yaml"))
+    config = only(docs, "ConfigMap", "t-tickler-dashboard")
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config["metadata"]["annotations"] == {"grafana_folder": "Tickler"}
+    assert config["metadata"]["namespace"] == "tickler"
+    # the file as it is: Grafana's {{label}} legends pass through Helm untouched
+    shipped = json.loads((CHART / "files" / "dashboard.json").read_text())
+    assert json.loads(config["data"]["tickler.json"]) == shipped
+    assert "{{route}}" in config["data"]["tickler.json"]
+    other = helm.template(
+        "--set",
+        "monitoring.dashboard.enabled=true",
+        "--set",
+        "monitoring.dashboard.sidecarLabel=dashboards.example.org/grafana",
+        "--set",
+        "monitoring.dashboard.sidecarLabelValue=tickler",
+        "--set",
+        "monitoring.dashboard.namespace=monitoring",
+    )
+    config = only(other, "ConfigMap", "t-tickler-dashboard")
+    assert config["metadata"]["labels"]["dashboards.example.org/grafana"] == "tickler"
+    assert "grafana_dashboard" not in config["metadata"]["labels"]
+    assert config["metadata"]["namespace"] == "monitoring"
