@@ -475,3 +475,35 @@ def test_the_grafana_dashboard_is_an_opt_in_configmap_the_sidecar_finds_by_label
     assert config["metadata"]["labels"]["dashboards.example.org/grafana"] == "tickler"
     assert "grafana_dashboard" not in config["metadata"]["labels"]
     assert config["metadata"]["namespace"] == "monitoring"
+
+
+def test_the_pod_monitor_scrapes_daprd_metrics_port_on_the_app_pods_only(
+    helm: Helm, rendered: list[dict]
+) -> None:
+    assert not [d for d in rendered if d["kind"] == "PodMonitor"]
+    docs = helm.template("--values", str(CHART / "ci" / "values-monitoring.yaml"))
+    monitor = only(docs, "PodMonitor", "t-tickler-daprd")
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    # the name the sidecar injector gives daprd's metrics port, on the port annotated here
+    assert endpoint["port"] == "dapr-metrics"
+    assert pod_annotations(docs)["dapr.io/enable-metrics"] == "true"
+    assert pod_annotations(docs)["dapr.io/metrics-port"] == "9090"
+    # its own job: up{job="tickler"} (TicklerDown) counts only the app's replicas
+    [relabel] = endpoint["relabelings"]
+    assert relabel == {"targetLabel": "job", "replacement": "tickler-daprd"}
+    selector = monitor["spec"]["selector"]["matchLabels"].items()
+    app_pod = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    job_pod = only(docs, "Job")["spec"]["template"]["metadata"]["labels"].items()
+    assert selector <= app_pod
+    assert not selector <= job_pod
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["tickler"]}
+    # no daprd metrics port to scrape without the sidecar's metrics
+    quiet = helm.template(
+        "--values",
+        str(CHART / "ci" / "values-monitoring.yaml"),
+        "--set",
+        "dapr.metrics.enabled=false",
+    )
+    assert not [d for d in quiet if d["kind"] == "PodMonitor"]
+    refused = helm.run("template", "t", str(CHART), "--set", "monitoring.podMonitor.job=tickler")
+    assert refused.returncode != 0 and "/monitoring/podMonitor/job" in refused.stderr
