@@ -26,6 +26,14 @@ app.kubernetes.io/name: {{ include "tickler.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The migration Job's pods: not the app's selector, so neither the Service nor the PDB
+picks them up; the Job's NetworkPolicy selects them by these. */}}
+{{- define "tickler.migrationSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tickler.name" . }}-migrate
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: migrations
+{{- end }}
+
 {{- define "tickler.labels" -}}
 helm.sh/chart: {{ include "tickler.chart" . }}
 {{ include "tickler.selectorLabels" . }}

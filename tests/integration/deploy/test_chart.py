@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def test_defaults_render_every_object_the_release_needs(rendered: list[dict]) ->
             ("Service", "t-tickler"),
             ("Deployment", "t-tickler"),
             ("PodDisruptionBudget", "t-tickler"),
+            ("NetworkPolicy", "t-tickler"),
+            ("NetworkPolicy", "t-tickler-migrate"),
             ("Job", "t-tickler-migrate"),
             ("Component", "pubsub"),
             ("Component", "statestore"),
@@ -507,3 +510,109 @@ def test_the_pod_monitor_scrapes_daprd_metrics_port_on_the_app_pods_only(
     assert not [d for d in quiet if d["kind"] == "PodMonitor"]
     refused = helm.run("template", "t", str(CHART), "--set", "monitoring.podMonitor.job=tickler")
     assert refused.returncode != 0 and "/monitoring/podMonitor/job" in refused.stderr
+
+
+def policy_ports(rule: dict) -> set[tuple[object, str]]:
+    return {(p["port"], p.get("protocol", "TCP")) for p in rule["ports"]}
+
+
+def ip_allowed(rules: list[dict], address: str, port: int) -> bool:
+    """Whether an egress rule with ipBlock peers lets the pods connect to address:port."""
+    ip = ipaddress.ip_address(address)
+    for rule in rules:
+        if (port, "TCP") not in policy_ports(rule):
+            continue
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block and ip.version == ipaddress.ip_network(block["cidr"]).version:
+                inside = ip in ipaddress.ip_network(block["cidr"])
+                excepted = any(ip in ipaddress.ip_network(c) for c in block.get("except", []))
+                if inside and not excepted:
+                    return True
+    return False
+
+
+def test_the_network_policy_admits_the_ingress_controller_sidecars_and_prometheus_only(
+    rendered: list[dict],
+) -> None:
+    policy = only(rendered, "NetworkPolicy", "t-tickler")["spec"]
+    assert (
+        policy["podSelector"]["matchLabels"]
+        == (only(rendered, "Deployment")["spec"]["selector"]["matchLabels"])
+    )
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    by_port = {port: rule["from"] for rule in policy["ingress"] for port, _ in policy_ports(rule)}
+    # named ports: the app container's, and the ones the injector gives daprd's container
+    assert set(by_port) == {"http", "dapr-internal", "metrics", "dapr-metrics"}
+    app_ports = {p["name"] for p in app_container(rendered)["ports"]}
+    assert {"http", "metrics"} <= app_ports
+    assert by_port["http"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
+    assert by_port["dapr-internal"] == [
+        {"podSelector": {"matchLabels": {"dapr.io/sidecar-injected": "true"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dapr-system"}}},
+    ]
+    monitoring = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert by_port["metrics"] == by_port["dapr-metrics"] == monitoring
+    # daprd's API ports serve the app over loopback: nothing outside the pod may reach them
+    assert not {3500, 50001, "dapr-http", "dapr-grpc"} & set(by_port)
+
+
+def test_the_network_policy_lets_the_pods_reach_only_what_tickler_and_daprd_use(
+    rendered: list[dict],
+) -> None:
+    egress = only(rendered, "NetworkPolicy", "t-tickler")["spec"]["egress"]
+    for rule in egress:
+        # an empty `to` would allow every destination on those ports
+        assert rule["to"], rule
+    ports = set().union(*(policy_ports(rule) for rule in egress))
+    assert {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (9093, "TCP")} <= ports
+    # sentry, placement, the Scheduler and the operator
+    assert {(50001, "TCP"), (50005, "TCP"), (50006, "TCP"), (6500, "TCP")} <= ports
+    [dns] = [r for r in egress if (53, "UDP") in policy_ports(r)]
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kube-system"
+    }
+    # webhooks: public addresses, never private ones or the cloud metadata service
+    assert ip_allowed(egress, "93.184.216.34", 443)
+    assert ip_allowed(egress, "93.184.216.34", 80)
+    assert ip_allowed(egress, "2606:2800:220:1::1", 443)
+    for private in ("10.0.0.7", "172.20.1.1", "192.168.1.1", "169.254.169.254", "100.64.0.1"):
+        assert not ip_allowed(egress, private, 443), private
+    assert not ip_allowed(egress, "fd00::1", 443)
+    assert not ip_allowed(egress, "93.184.216.34", 22)
+
+
+def test_the_migration_job_may_reach_dns_and_postgres_and_nothing_reaches_it(
+    rendered: list[dict],
+) -> None:
+    policy = only(rendered, "NetworkPolicy", "t-tickler-migrate")["spec"]
+    job_labels = only(rendered, "Job")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= job_labels.items()
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["ingress"] == []
+    ports = set().union(*(policy_ports(rule) for rule in policy["egress"]))
+    assert ports == {(53, "UDP"), (53, "TCP"), (5432, "TCP")}
+
+
+def test_network_policy_and_its_egress_half_can_be_turned_off(helm: Helm) -> None:
+    assert not [
+        d
+        for d in helm.template("--set", "networkPolicy.enabled=false")
+        if d["kind"] == "NetworkPolicy"
+    ]
+    docs = helm.template("--set", "networkPolicy.egress.enabled=false")
+    [policy] = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert "egress" not in policy["spec"]
+
+
+def test_the_schema_refuses_a_network_policy_peer_list_that_would_allow_everything(
+    helm: Helm,
+) -> None:
+    for key in ("networkPolicy.egress.postgres.to", "networkPolicy.ingress.http.from"):
+        done = helm.run("template", "t", str(CHART), "--set-json", f"{key}=[]")
+        assert done.returncode != 0, key
+        assert "/" + key.replace(".", "/") in done.stderr
