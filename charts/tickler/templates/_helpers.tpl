@@ -89,6 +89,8 @@ settings refuse to load without APP_API_TOKEN, so the Job gets it too. */}}
   value: "1"
 - name: PYTHONUNBUFFERED
   value: "1"
+- name: TICKLER_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
 {{- range $name, $value := .Values.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -99,4 +101,42 @@ settings refuse to load without APP_API_TOKEN, so the Job gets it too. */}}
 {{- define "tickler.daprScopes" -}}
 scopes:
   - {{ .Values.dapr.appId }}
+{{- end }}
+
+{{/* The app's OpenTelemetry SDK settings: each variable only when its value is set, the
+service name with the endpoint (the release's full name unless named). */}}
+{{- define "tickler.otelEnv" -}}
+{{- with .Values.otel }}
+{{- with .endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ $.Values.otel.serviceName | default (include "tickler.fullname" $) | quote }}
+{{- end }}
+{{- with .protocol }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with .samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | toString | quote }}
+{{- end }}
+{{- with .resourceAttributes }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ include "tickler.keyValues" . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A map as k=v pairs joined by commas, in key order (OTEL_RESOURCE_ATTRIBUTES' form). */}}
+{{- define "tickler.keyValues" -}}
+{{- $pairs := list }}
+{{- range $key := keys . | sortAlpha }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (index $ $key | toString)) }}
+{{- end }}
+{{- join "," $pairs }}
 {{- end }}

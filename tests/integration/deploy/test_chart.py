@@ -616,3 +616,71 @@ def test_the_schema_refuses_a_network_policy_peer_list_that_would_allow_everythi
         done = helm.run("template", "t", str(CHART), "--set-json", f"{key}=[]")
         assert done.returncode != 0, key
         assert "/" + key.replace(".", "/") in done.stderr
+
+
+def job_container(docs: list[dict]) -> dict:
+    return only(docs, "Job")["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_logs_are_json_by_default_and_no_otel_variable_is_set_unless_configured(
+    rendered: list[dict],
+) -> None:
+    for container in (app_container(rendered), job_container(rendered)):
+        env = env_of(container)
+        assert env["TICKLER_LOG_FORMAT"]["value"] == "json"
+        assert not [name for name in env if name.startswith("OTEL_")]
+
+
+def test_otel_values_become_the_sdk_variables_of_the_app_only(helm: Helm) -> None:
+    docs = helm.template(
+        "--set",
+        "otel.endpoint=http://otel-collector.observability:4317",
+        "--set",
+        "otel.protocol=grpc",
+        "--set",
+        "otel.sampler=parentbased_traceidratio",
+        "--set",
+        "otel.samplerArg=0.25",
+        "--set",
+        "otel.resourceAttributes.service\\.namespace=agents",
+        "--set",
+        "otel.resourceAttributes.deployment\\.environment=production",
+        "--set",
+        "logFormat=human",
+    )
+    env = {e["name"]: e.get("value") for e in app_container(docs)["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    assert env["OTEL_SERVICE_NAME"] == "t-tickler"  # the release's full name
+    assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"] == (
+        "deployment.environment=production,service.namespace=agents"
+    )
+    assert env["TICKLER_LOG_FORMAT"] == "human"
+    job = env_of(job_container(docs))
+    assert job["TICKLER_LOG_FORMAT"]["value"] == "human"
+    assert not [name for name in job if name.startswith("OTEL_")]
+    named = helm.template("--set", "otel.endpoint=http://c:4318", "--set", "otel.serviceName=tk")
+    assert env_of(app_container(named))["OTEL_SERVICE_NAME"]["value"] == "tk"
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL" not in env_of(app_container(named))
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        ("logFormat=text", "/logFormat"),
+        ("otel.protocol=http/json", "/otel/protocol"),
+        ("otel.sampler=sometimes", "/otel/sampler"),
+        ("otel.endpoint=otel-collector:4317", "/otel/endpoint"),
+        ("otel.resourceAttributes.team=a\\,b", "/otel/resourceAttributes"),
+        ("otel.exporter=zipkin", "otel"),
+        ("env.TICKLER_LOG_FORMAT=human", "TICKLER_LOG_FORMAT"),
+    ],
+)
+def test_schema_rejects_invalid_log_and_otel_values(
+    helm: Helm, override: str, complaint: str
+) -> None:
+    done = helm.run("template", "t", str(CHART), "--set", override)
+    assert done.returncode != 0
+    assert complaint in done.stderr
