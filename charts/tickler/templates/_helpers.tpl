@@ -91,6 +91,7 @@ settings refuse to load without APP_API_TOKEN, so the Job gets it too. */}}
   value: "1"
 - name: TICKLER_LOG_FORMAT
   value: {{ .Values.logFormat | quote }}
+{{- include "tickler.postgresTLSEnv" . }}
 {{- range $name, $value := .Values.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -139,4 +140,40 @@ service name with the endpoint (the release's full name unless named). */}}
 {{- $pairs = append $pairs (printf "%s=%s" $key (index $ $key | toString)) }}
 {{- end }}
 {{- join "," $pairs }}
+{{- end }}
+
+{{/* PostgreSQL TLS as libpq's variables, which asyncpg, psycopg and pgx all read. */}}
+{{- define "tickler.postgresCAPath" -}}/mnt/postgres-ca{{- end }}
+
+{{- define "tickler.postgresTLSEnv" -}}
+{{- with .Values.postgres.sslMode }}
+- name: PGSSLMODE
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.postgres.caCert.secretName }}
+- name: PGSSLROOTCERT
+  value: {{ include "tickler.postgresCAPath" . }}/ca.crt
+{{- end }}
+{{- end }}
+
+{{/* The CA bundle's volume and its mount, the same in every container that connects. */}}
+{{- define "tickler.postgresCAVolume" -}}
+{{- with .Values.postgres.caCert }}
+{{- if .secretName }}
+- name: postgres-ca
+  secret:
+    secretName: {{ .secretName }}
+    items:
+      - key: {{ .key }}
+        path: ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tickler.postgresCAMount" -}}
+{{- if .Values.postgres.caCert.secretName }}
+- name: postgres-ca
+  mountPath: {{ include "tickler.postgresCAPath" . }}
+  readOnly: true
+{{- end }}
 {{- end }}

@@ -684,3 +684,103 @@ def test_schema_rejects_invalid_log_and_otel_values(
     done = helm.run("template", "t", str(CHART), "--set", override)
     assert done.returncode != 0
     assert complaint in done.stderr
+
+
+def profile(helm: Helm, name: str, *args: str) -> list[dict]:
+    return helm.template("--values", str(CHART / "ci" / f"values-{name}.yaml"), *args)
+
+
+def test_the_production_profile_runs_spread_autoscaled_replicas_locked_down_and_monitored(
+    helm: Helm,
+) -> None:
+    docs = profile(helm, "production")
+    hpa = only(docs, "HorizontalPodAutoscaler")["spec"]
+    assert hpa["minReplicas"] >= 2 and hpa["maxReplicas"] > hpa["minReplicas"]
+    assert "replicas" not in only(docs, "Deployment")["spec"]  # the HPA owns the count
+    assert only(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    assert hpa["minReplicas"] - 1 >= 2, "a drain leaves two replicas serving"
+    assert only(docs, "NetworkPolicy", "t-tickler")["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    container = app_container(docs)
+    assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+    assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    selector = only(docs, "Deployment")["spec"]["selector"]
+    spread = pod["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    # the chart fills in the selector the profile cannot know (it holds the release name)
+    assert all(c["labelSelector"] == selector for c in spread)
+    for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"):
+        assert [d for d in docs if d["kind"] == kind], kind
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4317")
+    assert env["TICKLER_LOG_FORMAT"] == "json"
+
+
+def test_a_topology_spread_constraint_keeps_the_selector_it_names(helm: Helm) -> None:
+    docs = helm.template(
+        "--set-json",
+        'topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",'
+        ' "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"a": "b"}}}]',
+    )
+    [spread] = only(docs, "Deployment")["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["labelSelector"] == {"matchLabels": {"a": "b"}}
+
+
+def test_the_cloud_profile_verifies_postgresql_tls_in_every_client(helm: Helm) -> None:
+    docs = profile(helm, "cloud")
+    pod = only(docs, "Deployment")["spec"]["template"]
+    job = only(docs, "Job")["spec"]["template"]["spec"]
+    for spec, container in ((pod["spec"], app_container(docs)), (job, job_container(docs))):
+        env = env_of(container)
+        assert env["PGSSLMODE"]["value"] == "verify-full"
+        assert env["PGSSLROOTCERT"]["value"] == "/mnt/postgres-ca/ca.crt"
+        assert {"name": "postgres-ca", "mountPath": "/mnt/postgres-ca", "readOnly": True} in (
+            container["volumeMounts"]
+        )
+        [volume] = [v for v in spec["volumes"] if v["name"] == "postgres-ca"]
+        assert volume["secret"] == {
+            "secretName": "tickler-postgres-ca",
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        }
+    # daprd's state store (pgx) gets the same variables and the same mount
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["dapr.io/volume-mounts"] == "postgres-ca:/mnt/postgres-ca"
+    assert annotations["dapr.io/env"] == (
+        "PGSSLMODE=verify-full,PGSSLROOTCERT=/mnt/postgres-ca/ca.crt"
+    )
+    # the URL stays a secret reference with no TLS parameters the app's driver would refuse
+    store = component_metadata(only(docs, "Component", "statestore"))
+    assert store["connectionString"]["secretKeyRef"] == {"name": "tickler-postgres", "key": "url"}
+
+
+def test_the_cloud_profile_speaks_sasl_scram_over_tls_with_the_system_roots(helm: Helm) -> None:
+    meta = component_metadata(only(profile(helm, "cloud"), "Component", "pubsub"))
+    assert meta["authType"]["value"] == "password"
+    assert meta["saslMechanism"]["value"] == "SHA-256"
+    assert meta["saslUsername"]["secretKeyRef"] == {"name": "tickler-kafka", "key": "username"}
+    assert meta["saslPassword"]["secretKeyRef"] == {"name": "tickler-kafka", "key": "password"}
+    assert "disableTls" not in meta  # TLS on, checked against the system's roots
+    assert "caCert" not in meta
+    plain = helm.template("--set", "kafka.saslMechanism=PLAINTEXT")
+    assert component_metadata(only(plain, "Component", "pubsub"))["saslMechanism"] == {
+        "name": "saslMechanism",
+        "value": "PLAINTEXT",
+    }
+
+
+def test_no_postgresql_tls_settings_unless_asked(rendered: list[dict]) -> None:
+    for container in (app_container(rendered), job_container(rendered)):
+        assert not {"PGSSLMODE", "PGSSLROOTCERT"} & env_of(container).keys()
+        assert all(m["name"] != "postgres-ca" for m in container["volumeMounts"])
+    annotations = pod_annotations(rendered)
+    assert "dapr.io/env" not in annotations and "dapr.io/volume-mounts" not in annotations
+
+
+def test_the_schema_refuses_verify_full_without_a_ca_bundle(helm: Helm) -> None:
+    done = helm.run("template", "t", str(CHART), "--set", "postgres.sslMode=verify-full")
+    assert done.returncode != 0 and "/postgres" in done.stderr
+    done = helm.run("template", "t", str(CHART), "--set", "postgres.sslMode=require")
+    assert done.returncode == 0, done.stderr
