@@ -784,3 +784,16 @@ def test_the_schema_refuses_verify_full_without_a_ca_bundle(helm: Helm) -> None:
     assert done.returncode != 0 and "/postgres" in done.stderr
     done = helm.run("template", "t", str(CHART), "--set", "postgres.sslMode=require")
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("values", [None, *sorted((CHART / "ci").glob("*.yaml"))])
+def test_every_object_names_the_release_namespace(helm: Helm, values: Path | None) -> None:
+    """So `helm template | kubectl apply` lands where `helm install -n` would."""
+    docs = helm.template(*(["--values", str(values)] if values else []), namespace="tickler")
+    for doc in docs:
+        assert doc["metadata"].get("namespace") == "tickler", (doc["kind"], doc["metadata"])
+
+
+def test_the_containers_have_cpu_and_memory_limits(rendered: list[dict]) -> None:
+    for container in (app_container(rendered), job_container(rendered)):
+        assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), container["name"]
