@@ -57,10 +57,14 @@ lint: $(STAMP)
 	  else echo "actionlint: not installed here (its wheel build downloads from GitHub); ci.yml runs it"; fi
 
 ## The chart: helm lint, helm template for the defaults and every charts/tickler/ci/*.yaml,
-## and the output against the Kubernetes schemas, offline.
+## the output against the Kubernetes schemas and checkov's policies (with the Dockerfile;
+## checkov-skips.yaml says why for each it fails), the values schema, the alerts and the
+## Grafana dashboard, offline.
 chart: $(STAMP) prometheus
 	$(VENV)/bin/pytest -q tests/integration/deploy/test_chart.py \
-	  tests/integration/deploy/test_kubernetes_schemas.py tests/integration/deploy/test_alert_rules.py
+	  tests/integration/deploy/test_kubernetes_schemas.py tests/integration/deploy/test_alert_rules.py \
+	  tests/integration/deploy/test_values_schema.py tests/integration/deploy/test_grafana_dashboard.py \
+	  tests/integration/deploy/test_checkov.py
 
 ## Every benchmark in turn, each as `python -m bench.<name>` from the repo root (about
 ## 15 minutes; bench/http_api.py wants `apt-get install wrk`).

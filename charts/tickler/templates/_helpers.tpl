@@ -26,6 +26,14 @@ app.kubernetes.io/name: {{ include "tickler.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The migration Job's pods: not the app's selector, so neither the Service nor the PDB
+picks them up; the Job's NetworkPolicy selects them by these. */}}
+{{- define "tickler.migrationSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tickler.name" . }}-migrate
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: migrations
+{{- end }}
+
 {{- define "tickler.labels" -}}
 helm.sh/chart: {{ include "tickler.chart" . }}
 {{ include "tickler.selectorLabels" . }}
@@ -81,6 +89,9 @@ settings refuse to load without APP_API_TOKEN, so the Job gets it too. */}}
   value: "1"
 - name: PYTHONUNBUFFERED
   value: "1"
+- name: TICKLER_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
+{{- include "tickler.postgresTLSEnv" . }}
 {{- range $name, $value := .Values.env }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -91,4 +102,78 @@ settings refuse to load without APP_API_TOKEN, so the Job gets it too. */}}
 {{- define "tickler.daprScopes" -}}
 scopes:
   - {{ .Values.dapr.appId }}
+{{- end }}
+
+{{/* The app's OpenTelemetry SDK settings: each variable only when its value is set, the
+service name with the endpoint (the release's full name unless named). */}}
+{{- define "tickler.otelEnv" -}}
+{{- with .Values.otel }}
+{{- with .endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ $.Values.otel.serviceName | default (include "tickler.fullname" $) | quote }}
+{{- end }}
+{{- with .protocol }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with .samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | toString | quote }}
+{{- end }}
+{{- with .resourceAttributes }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ include "tickler.keyValues" . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A map as k=v pairs joined by commas, in key order (OTEL_RESOURCE_ATTRIBUTES' form). */}}
+{{- define "tickler.keyValues" -}}
+{{- $pairs := list }}
+{{- range $key := keys . | sortAlpha }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (index $ $key | toString)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/* PostgreSQL TLS as libpq's variables, which asyncpg, psycopg and pgx all read. */}}
+{{- define "tickler.postgresCAPath" -}}/mnt/postgres-ca{{- end }}
+
+{{- define "tickler.postgresTLSEnv" -}}
+{{- with .Values.postgres.sslMode }}
+- name: PGSSLMODE
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.postgres.caCert.secretName }}
+- name: PGSSLROOTCERT
+  value: {{ include "tickler.postgresCAPath" . }}/ca.crt
+{{- end }}
+{{- end }}
+
+{{/* The CA bundle's volume and its mount, the same in every container that connects. */}}
+{{- define "tickler.postgresCAVolume" -}}
+{{- with .Values.postgres.caCert }}
+{{- if .secretName }}
+- name: postgres-ca
+  secret:
+    secretName: {{ .secretName }}
+    items:
+      - key: {{ .key }}
+        path: ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "tickler.postgresCAMount" -}}
+{{- if .Values.postgres.caCert.secretName }}
+- name: postgres-ca
+  mountPath: {{ include "tickler.postgresCAPath" . }}
+  readOnly: true
+{{- end }}
 {{- end }}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,8 @@ def test_defaults_render_every_object_the_release_needs(rendered: list[dict]) ->
             ("Service", "t-tickler"),
             ("Deployment", "t-tickler"),
             ("PodDisruptionBudget", "t-tickler"),
+            ("NetworkPolicy", "t-tickler"),
+            ("NetworkPolicy", "t-tickler-migrate"),
             ("Job", "t-tickler-migrate"),
             ("Component", "pubsub"),
             ("Component", "statestore"),
@@ -315,11 +319,15 @@ def test_autoscaling_takes_over_the_replica_count(helm: Helm) -> None:
 
 def test_sidecar_settings_follow_values(helm: Helm) -> None:
     docs = helm.template(
-        "--set", "dapr.logLevel=debug",
-        "--set", "dapr.enableApiLogging=true",
-        "--set", "dapr.appMaxConcurrency=16",
-        "--set", "dapr.sidecar.resources.limits.cpu=1",
-    )  # fmt: skip
+        "--set",
+        "dapr.logLevel=debug",
+        "--set",
+        "dapr.enableApiLogging=true",
+        "--set",
+        "dapr.appMaxConcurrency=16",
+        "--set",
+        "dapr.sidecar.resources.limits.cpu=1",
+    )
     annotations = pod_annotations(docs)
     assert annotations["dapr.io/log-level"] == "debug"
     assert annotations["dapr.io/enable-api-logging"] == "true"
@@ -441,3 +449,351 @@ def test_monitoring_is_opt_in_and_scrapes_the_metrics_port_with_the_alerts_job(
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     # the rules promtool checks and tests, as they are
     assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+
+
+def test_the_grafana_dashboard_is_an_opt_in_configmap_the_sidecar_finds_by_label(
+    helm: Helm, rendered: list[dict]
+) -> None:
+    assert not [d for d in rendered if d["kind"] == "ConfigMap"]
+    docs = helm.template("--values", str(CHART / "ci" / "values-monitoring.yaml"))
+    config = only(docs, "ConfigMap", "t-tickler-dashboard")
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config["metadata"]["annotations"] == {"grafana_folder": "Tickler"}
+    assert config["metadata"]["namespace"] == "tickler"
+    # the file as it is: Grafana's {{label}} legends pass through Helm untouched
+    shipped = json.loads((CHART / "files" / "dashboard.json").read_text())
+    assert json.loads(config["data"]["tickler.json"]) == shipped
+    assert "{{route}}" in config["data"]["tickler.json"]
+    other = helm.template(
+        "--set",
+        "monitoring.dashboard.enabled=true",
+        "--set",
+        "monitoring.dashboard.sidecarLabel=dashboards.example.org/grafana",
+        "--set",
+        "monitoring.dashboard.sidecarLabelValue=tickler",
+        "--set",
+        "monitoring.dashboard.namespace=monitoring",
+    )
+    config = only(other, "ConfigMap", "t-tickler-dashboard")
+    assert config["metadata"]["labels"]["dashboards.example.org/grafana"] == "tickler"
+    assert "grafana_dashboard" not in config["metadata"]["labels"]
+    assert config["metadata"]["namespace"] == "monitoring"
+
+
+def test_the_pod_monitor_scrapes_daprd_metrics_port_on_the_app_pods_only(
+    helm: Helm, rendered: list[dict]
+) -> None:
+    assert not [d for d in rendered if d["kind"] == "PodMonitor"]
+    docs = helm.template("--values", str(CHART / "ci" / "values-monitoring.yaml"))
+    monitor = only(docs, "PodMonitor", "t-tickler-daprd")
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    # the name the sidecar injector gives daprd's metrics port, on the port annotated here
+    assert endpoint["port"] == "dapr-metrics"
+    assert pod_annotations(docs)["dapr.io/enable-metrics"] == "true"
+    assert pod_annotations(docs)["dapr.io/metrics-port"] == "9090"
+    # its own job: up{job="tickler"} (TicklerDown) counts only the app's replicas
+    [relabel] = endpoint["relabelings"]
+    assert relabel == {"targetLabel": "job", "replacement": "tickler-daprd"}
+    selector = monitor["spec"]["selector"]["matchLabels"].items()
+    app_pod = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    job_pod = only(docs, "Job")["spec"]["template"]["metadata"]["labels"].items()
+    assert selector <= app_pod
+    assert not selector <= job_pod
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["tickler"]}
+    # no daprd metrics port to scrape without the sidecar's metrics
+    quiet = helm.template(
+        "--values",
+        str(CHART / "ci" / "values-monitoring.yaml"),
+        "--set",
+        "dapr.metrics.enabled=false",
+    )
+    assert not [d for d in quiet if d["kind"] == "PodMonitor"]
+    refused = helm.run("template", "t", str(CHART), "--set", "monitoring.podMonitor.job=tickler")
+    assert refused.returncode != 0 and "/monitoring/podMonitor/job" in refused.stderr
+
+
+def policy_ports(rule: dict) -> set[tuple[object, str]]:
+    return {(p["port"], p.get("protocol", "TCP")) for p in rule["ports"]}
+
+
+def ip_allowed(rules: list[dict], address: str, port: int) -> bool:
+    """Whether an egress rule with ipBlock peers lets the pods connect to address:port."""
+    ip = ipaddress.ip_address(address)
+    for rule in rules:
+        if (port, "TCP") not in policy_ports(rule):
+            continue
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block and ip.version == ipaddress.ip_network(block["cidr"]).version:
+                inside = ip in ipaddress.ip_network(block["cidr"])
+                excepted = any(ip in ipaddress.ip_network(c) for c in block.get("except", []))
+                if inside and not excepted:
+                    return True
+    return False
+
+
+def test_the_network_policy_admits_the_ingress_controller_sidecars_and_prometheus_only(
+    rendered: list[dict],
+) -> None:
+    policy = only(rendered, "NetworkPolicy", "t-tickler")["spec"]
+    assert (
+        policy["podSelector"]["matchLabels"]
+        == (only(rendered, "Deployment")["spec"]["selector"]["matchLabels"])
+    )
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    by_port = {port: rule["from"] for rule in policy["ingress"] for port, _ in policy_ports(rule)}
+    # named ports: the app container's, and the ones the injector gives daprd's container
+    assert set(by_port) == {"http", "dapr-internal", "metrics", "dapr-metrics"}
+    app_ports = {p["name"] for p in app_container(rendered)["ports"]}
+    assert {"http", "metrics"} <= app_ports
+    assert by_port["http"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
+    assert by_port["dapr-internal"] == [
+        {"podSelector": {"matchLabels": {"dapr.io/sidecar-injected": "true"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dapr-system"}}},
+    ]
+    monitoring = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert by_port["metrics"] == by_port["dapr-metrics"] == monitoring
+    # daprd's API ports serve the app over loopback: nothing outside the pod may reach them
+    assert not {3500, 50001, "dapr-http", "dapr-grpc"} & set(by_port)
+
+
+def test_the_network_policy_lets_the_pods_reach_only_what_tickler_and_daprd_use(
+    rendered: list[dict],
+) -> None:
+    egress = only(rendered, "NetworkPolicy", "t-tickler")["spec"]["egress"]
+    for rule in egress:
+        # an empty `to` would allow every destination on those ports
+        assert rule["to"], rule
+    ports = set().union(*(policy_ports(rule) for rule in egress))
+    assert {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (9093, "TCP")} <= ports
+    # sentry, placement, the Scheduler and the operator
+    assert {(50001, "TCP"), (50005, "TCP"), (50006, "TCP"), (6500, "TCP")} <= ports
+    [dns] = [r for r in egress if (53, "UDP") in policy_ports(r)]
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kube-system"
+    }
+    # webhooks: public addresses, never private ones or the cloud metadata service
+    assert ip_allowed(egress, "93.184.216.34", 443)
+    assert ip_allowed(egress, "93.184.216.34", 80)
+    assert ip_allowed(egress, "2606:2800:220:1::1", 443)
+    for private in ("10.0.0.7", "172.20.1.1", "192.168.1.1", "169.254.169.254", "100.64.0.1"):
+        assert not ip_allowed(egress, private, 443), private
+    assert not ip_allowed(egress, "fd00::1", 443)
+    assert not ip_allowed(egress, "93.184.216.34", 22)
+
+
+def test_the_migration_job_may_reach_dns_and_postgres_and_nothing_reaches_it(
+    rendered: list[dict],
+) -> None:
+    policy = only(rendered, "NetworkPolicy", "t-tickler-migrate")["spec"]
+    job_labels = only(rendered, "Job")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= job_labels.items()
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["ingress"] == []
+    ports = set().union(*(policy_ports(rule) for rule in policy["egress"]))
+    assert ports == {(53, "UDP"), (53, "TCP"), (5432, "TCP")}
+
+
+def test_network_policy_and_its_egress_half_can_be_turned_off(helm: Helm) -> None:
+    assert not [
+        d
+        for d in helm.template("--set", "networkPolicy.enabled=false")
+        if d["kind"] == "NetworkPolicy"
+    ]
+    docs = helm.template("--set", "networkPolicy.egress.enabled=false")
+    [policy] = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert "egress" not in policy["spec"]
+
+
+def test_the_schema_refuses_a_network_policy_peer_list_that_would_allow_everything(
+    helm: Helm,
+) -> None:
+    for key in ("networkPolicy.egress.postgres.to", "networkPolicy.ingress.http.from"):
+        done = helm.run("template", "t", str(CHART), "--set-json", f"{key}=[]")
+        assert done.returncode != 0, key
+        assert "/" + key.replace(".", "/") in done.stderr
+
+
+def job_container(docs: list[dict]) -> dict:
+    return only(docs, "Job")["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_logs_are_json_by_default_and_no_otel_variable_is_set_unless_configured(
+    rendered: list[dict],
+) -> None:
+    for container in (app_container(rendered), job_container(rendered)):
+        env = env_of(container)
+        assert env["TICKLER_LOG_FORMAT"]["value"] == "json"
+        assert not [name for name in env if name.startswith("OTEL_")]
+
+
+def test_otel_values_become_the_sdk_variables_of_the_app_only(helm: Helm) -> None:
+    docs = helm.template(
+        "--set",
+        "otel.endpoint=http://otel-collector.observability:4317",
+        "--set",
+        "otel.protocol=grpc",
+        "--set",
+        "otel.sampler=parentbased_traceidratio",
+        "--set",
+        "otel.samplerArg=0.25",
+        "--set",
+        "otel.resourceAttributes.service\\.namespace=agents",
+        "--set",
+        "otel.resourceAttributes.deployment\\.environment=production",
+        "--set",
+        "logFormat=human",
+    )
+    env = {e["name"]: e.get("value") for e in app_container(docs)["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    assert env["OTEL_SERVICE_NAME"] == "t-tickler"  # the release's full name
+    assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio"
+    assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
+    assert env["OTEL_RESOURCE_ATTRIBUTES"] == (
+        "deployment.environment=production,service.namespace=agents"
+    )
+    assert env["TICKLER_LOG_FORMAT"] == "human"
+    job = env_of(job_container(docs))
+    assert job["TICKLER_LOG_FORMAT"]["value"] == "human"
+    assert not [name for name in job if name.startswith("OTEL_")]
+    named = helm.template("--set", "otel.endpoint=http://c:4318", "--set", "otel.serviceName=tk")
+    assert env_of(app_container(named))["OTEL_SERVICE_NAME"]["value"] == "tk"
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL" not in env_of(app_container(named))
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        ("logFormat=text", "/logFormat"),
+        ("otel.protocol=http/json", "/otel/protocol"),
+        ("otel.sampler=sometimes", "/otel/sampler"),
+        ("otel.endpoint=otel-collector:4317", "/otel/endpoint"),
+        ("otel.resourceAttributes.team=a\\,b", "/otel/resourceAttributes"),
+        ("otel.exporter=zipkin", "otel"),
+        ("env.TICKLER_LOG_FORMAT=human", "TICKLER_LOG_FORMAT"),
+    ],
+)
+def test_schema_rejects_invalid_log_and_otel_values(
+    helm: Helm, override: str, complaint: str
+) -> None:
+    done = helm.run("template", "t", str(CHART), "--set", override)
+    assert done.returncode != 0
+    assert complaint in done.stderr
+
+
+def profile(helm: Helm, name: str, *args: str) -> list[dict]:
+    return helm.template("--values", str(CHART / "ci" / f"values-{name}.yaml"), *args)
+
+
+def test_the_production_profile_runs_spread_autoscaled_replicas_locked_down_and_monitored(
+    helm: Helm,
+) -> None:
+    docs = profile(helm, "production")
+    hpa = only(docs, "HorizontalPodAutoscaler")["spec"]
+    assert hpa["minReplicas"] >= 2 and hpa["maxReplicas"] > hpa["minReplicas"]
+    assert "replicas" not in only(docs, "Deployment")["spec"]  # the HPA owns the count
+    assert only(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    assert hpa["minReplicas"] - 1 >= 2, "a drain leaves two replicas serving"
+    assert only(docs, "NetworkPolicy", "t-tickler")["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    container = app_container(docs)
+    assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+    assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
+    pod = only(docs, "Deployment")["spec"]["template"]["spec"]
+    selector = only(docs, "Deployment")["spec"]["selector"]
+    spread = pod["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    # the chart fills in the selector the profile cannot know (it holds the release name)
+    assert all(c["labelSelector"] == selector for c in spread)
+    for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"):
+        assert [d for d in docs if d["kind"] == kind], kind
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4317")
+    assert env["TICKLER_LOG_FORMAT"] == "json"
+
+
+def test_a_topology_spread_constraint_keeps_the_selector_it_names(helm: Helm) -> None:
+    docs = helm.template(
+        "--set-json",
+        'topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",'
+        ' "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"a": "b"}}}]',
+    )
+    [spread] = only(docs, "Deployment")["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["labelSelector"] == {"matchLabels": {"a": "b"}}
+
+
+def test_the_cloud_profile_verifies_postgresql_tls_in_every_client(helm: Helm) -> None:
+    docs = profile(helm, "cloud")
+    pod = only(docs, "Deployment")["spec"]["template"]
+    job = only(docs, "Job")["spec"]["template"]["spec"]
+    for spec, container in ((pod["spec"], app_container(docs)), (job, job_container(docs))):
+        env = env_of(container)
+        assert env["PGSSLMODE"]["value"] == "verify-full"
+        assert env["PGSSLROOTCERT"]["value"] == "/mnt/postgres-ca/ca.crt"
+        assert {"name": "postgres-ca", "mountPath": "/mnt/postgres-ca", "readOnly": True} in (
+            container["volumeMounts"]
+        )
+        [volume] = [v for v in spec["volumes"] if v["name"] == "postgres-ca"]
+        assert volume["secret"] == {
+            "secretName": "tickler-postgres-ca",
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        }
+    # daprd's state store (pgx) gets the same variables and the same mount
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["dapr.io/volume-mounts"] == "postgres-ca:/mnt/postgres-ca"
+    assert annotations["dapr.io/env"] == (
+        "PGSSLMODE=verify-full,PGSSLROOTCERT=/mnt/postgres-ca/ca.crt"
+    )
+    # the URL stays a secret reference with no TLS parameters the app's driver would refuse
+    store = component_metadata(only(docs, "Component", "statestore"))
+    assert store["connectionString"]["secretKeyRef"] == {"name": "tickler-postgres", "key": "url"}
+
+
+def test_the_cloud_profile_speaks_sasl_scram_over_tls_with_the_system_roots(helm: Helm) -> None:
+    meta = component_metadata(only(profile(helm, "cloud"), "Component", "pubsub"))
+    assert meta["authType"]["value"] == "password"
+    assert meta["saslMechanism"]["value"] == "SHA-256"
+    assert meta["saslUsername"]["secretKeyRef"] == {"name": "tickler-kafka", "key": "username"}
+    assert meta["saslPassword"]["secretKeyRef"] == {"name": "tickler-kafka", "key": "password"}
+    assert "disableTls" not in meta  # TLS on, checked against the system's roots
+    assert "caCert" not in meta
+    plain = helm.template("--set", "kafka.saslMechanism=PLAINTEXT")
+    assert component_metadata(only(plain, "Component", "pubsub"))["saslMechanism"] == {
+        "name": "saslMechanism",
+        "value": "PLAINTEXT",
+    }
+
+
+def test_no_postgresql_tls_settings_unless_asked(rendered: list[dict]) -> None:
+    for container in (app_container(rendered), job_container(rendered)):
+        assert not {"PGSSLMODE", "PGSSLROOTCERT"} & env_of(container).keys()
+        assert all(m["name"] != "postgres-ca" for m in container["volumeMounts"])
+    annotations = pod_annotations(rendered)
+    assert "dapr.io/env" not in annotations and "dapr.io/volume-mounts" not in annotations
+
+
+def test_the_schema_refuses_verify_full_without_a_ca_bundle(helm: Helm) -> None:
+    done = helm.run("template", "t", str(CHART), "--set", "postgres.sslMode=verify-full")
+    assert done.returncode != 0 and "/postgres" in done.stderr
+    done = helm.run("template", "t", str(CHART), "--set", "postgres.sslMode=require")
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("values", [None, *sorted((CHART / "ci").glob("*.yaml"))])
+def test_every_object_names_the_release_namespace(helm: Helm, values: Path | None) -> None:
+    """So `helm template | kubectl apply` lands where `helm install -n` would."""
+    docs = helm.template(*(["--values", str(values)] if values else []), namespace="tickler")
+    for doc in docs:
+        assert doc["metadata"].get("namespace") == "tickler", (doc["kind"], doc["metadata"])
+
+
+def test_the_containers_have_cpu_and_memory_limits(rendered: list[dict]) -> None:
+    for container in (app_container(rendered), job_container(rendered)):
+        assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), container["name"]

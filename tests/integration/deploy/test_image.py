@@ -3,7 +3,8 @@ build context (.dockerignore's allowlist) copied aside, the build stage's own sc
 (image/install-venv.sh) run on it into a fresh virtualenv, and the result run as the
 image runs it: `tickler migrate` (the chart's job), then `tickler serve` in production
 mode, and requests against it. What a container would add (the read-only root, the
-numeric user) is checked in the Dockerfile and by hadolint and checkov in `make lint`."""
+numeric user) is checked in the Dockerfile, by hadolint in `make lint` and by checkov in
+`make chart` (test_checkov.py)."""
 
 from __future__ import annotations
 

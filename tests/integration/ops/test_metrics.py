@@ -2,7 +2,7 @@
 task of a series: HTTP requests by route template, the saga's start, end and duration,
 the consumers' outcomes, and the gauges of what waits, which the health panel reads too.
 No user or task id appears in any label. Then a real Prometheus (Debian's) scrapes the app
-and runs every alert of the chart."""
+and runs every alert of the chart and every query of its Grafana dashboard."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.auth import issue_token
 from devstack.processes import eventually, free_port
 from devstack.stack import SECRET, Stack
+from tests.integration.deploy import dashboard
 from tests.integration.stack_fixture import stack_fixture
 
 stack = stack_fixture("metrics", TICKLER_METRICS_SAMPLE_INTERVAL_S="0.2")
@@ -135,8 +136,9 @@ async def test_prometheus_scrapes_the_app_and_every_alert_expression_evaluates(
     stack: Stack, tmp_path: Path
 ) -> None:
     """Debian's prometheus against the app (after the tests above drove a completion, a
-    reminder and MCP calls): the saga and HTTP series have data, and every alert's
-    expression runs through the query API, and as a loaded rule, without an error."""
+    reminder and MCP calls): the saga and HTTP series have data, every alert's expression
+    runs through the query API, and as a loaded rule, without an error, and so does every
+    target of the Grafana dashboard, whose request and saga panels show data."""
     prometheus = shutil.which("prometheus")
     assert prometheus, "Debian's prometheus package: make test installs it"
     port = free_port()
@@ -195,6 +197,28 @@ async def test_prometheus_scrapes_the_app_and_every_alert_expression_evaluates(
             alerts = [r for g in groups for r in g["rules"]]
             for rule in alerts:
                 await query(rule["expr"])
+
+            board = dashboard.load()
+            for panel in dashboard.panels(board):
+                for target in panel["targets"]:
+                    await query(dashboard.concrete(target["expr"]))
+            # rate() over the panels' window needs a second scrape of the series it reads
+            rows = dashboard.panels_by_row(board)
+            must_show = [*rows["Requests"], *rows["Sagas"]]
+
+            async def panels_show_data() -> bool:
+                for panel in must_show:
+                    results = [
+                        (await query(dashboard.concrete(t["expr"])))["result"]
+                        for t in panel["targets"]
+                    ]
+                    if not any(results):
+                        return False
+                return True
+
+            await eventually(
+                panels_show_data, within=30, what="every request and saga panel to show data"
+            )
 
             async def evaluated() -> bool:
                 body = (await prom.get("/rules")).json()
