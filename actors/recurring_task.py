@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from dapr.actor import Actor, Remindable
 from dapr.actor.id import ActorId
 from dapr.actor.runtime.context import ActorRuntimeContext
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from actors.deps import ActorDeps
-from actors.recurring_task_interface import RecurringTaskActorInterface
+from actors.recurring_task_interface import RecurringTaskActorInterface, SkipInstance
 from domain.recurrence import CatchUp, summarize
 from domain.tasks import occurrence_id
 from service import series as series_svc
@@ -26,12 +26,6 @@ from service.occurrences import NextAnswer, NextRequest, decide_next
 SERIES = "series.v2"
 OVERDUE = "overdue"
 KEEP_ANSWERS = 20
-
-
-class SkipInstance(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    local: datetime  # the instance's wall clock in the series zone
 
 
 class SeriesState(BaseModel):
@@ -80,8 +74,9 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
         if known is not None:
             return known.model_dump(mode="json")
         d = state.definition
-        if d.state != "active":
+        if d.state != "active":  # paused or ended: the closed occurrence was the last open
             answer = NextAnswer(next=None, ended=d.state == "ended")
+            d = d.model_copy(update={"open_task_id": None, "open_index": None, "open_due_at": None})
         else:
             answer = decide_next(d.rule(), request, self.deps.clock.now())
             if answer.next is None:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from dapr.actor import ActorInterface, actormethod
+from pydantic import BaseModel, ConfigDict
+
+
+class SkipInstance(BaseModel):
+    """SkipInstance's argument."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    local: datetime  # the instance's wall clock in the series zone
 
 
 class RecurringTaskActorInterface(ActorInterface):

@@ -47,11 +47,16 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from api.auth import issue_token
+    from api.auth import READ, SCOPES, issue_token
 
     roles = [*args.role, *([settings.ops_role] if args.operator else [])]
     secret = settings.jwt_secret.get_secret_value()
-    print(issue_token(secret, args.user, roles=roles, roles_claim=settings.ops_roles_claim))
+    scopes = (READ,) if args.read_only else SCOPES
+    print(
+        issue_token(
+            secret, args.user, roles=roles, roles_claim=settings.ops_roles_claim, scopes=scopes
+        )
+    )
     return 0
 
 
@@ -316,6 +321,9 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="a role for the token's roles claim (TICKLER_OPS_ROLES_CLAIM); repeatable",
+    )
+    tok.add_argument(
+        "--read-only", action="store_true", help="scope tasks:read only (no tasks:write)"
     )
     tok.set_defaults(func=cmd_token)
 

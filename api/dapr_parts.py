@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from actors.dapr_http import KeepAliveActorClient, KeepAliveProxyFactory
 from actors.deps import ActorDeps
-from actors.lookup import ActorLookup
+from actors.lookup import ActorLookup, ActorSeriesControl
 from actors.reconcile import ReminderReconciler
 from actors.recurring_task import RecurringTaskActor
 from actors.reminder_schedule import ReminderScheduleActor
@@ -41,6 +41,7 @@ class DaprParts:
         self.run_reconciler: SagaRunReconciler | None = None
         self.bulk_runner: BulkActionRunner | None = None
         self.lookup: ActorLookup | None = None
+        self.series_control: ActorSeriesControl | None = None
 
     async def start(self, uow_factory: Callable[[], SqlUnitOfWork]) -> Sagas:
         # the SDK's HTTP clients wait for the sidecar when built: build them off the loop
@@ -84,6 +85,7 @@ class DaprParts:
         )
         self.run_reconciler.start()
         self.lookup = ActorLookup(self.proxies)
+        self.series_control = ActorSeriesControl(self.proxies)
         self.bulk_runner = BulkActionRunner(sagas, uow_factory)
         self.bulk_runner.start()
         return sagas

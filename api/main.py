@@ -11,12 +11,14 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import ops_pages, problems
+from api import ops_pages, problems, protected_resource
+from api.auth import token_verifier
 from api.dapr_parts import DaprParts
 from api.dev_clock import OffsetFileClock
 from api.housekeeping import Housekeeping
 from api.mcp import McpEndpoint
 from api.metrics_sampler import metrics_sampler
+from api.rate_limit import RateLimit
 from api.request_telemetry import RequestTelemetry
 from api.routes import (
     audit,
@@ -25,7 +27,9 @@ from api.routes import (
     notifications,
     operations,
     ops_status,
+    reminders,
     saga_runs,
+    series,
     stream,
     tags,
     tasks,
@@ -36,6 +40,7 @@ from domain.clock import Clock, SystemClock
 from messaging import EventsRuntime
 from messaging.scheduling import reminder_scheduler
 from service.completion import InProcessCompletions
+from service.series_control import InProcessSeriesControl
 from store.database import create_engine
 from store.live_channel import LiveListener
 from store.uow import SqlUnitOfWork
@@ -118,6 +123,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.completions = InProcessCompletions(app.state.uow_factory)
         app.state.saga_control = None  # no workflow runtime without a sidecar
         app.state.schedules = None  # nor actors
+        app.state.series_control = InProcessSeriesControl(app.state.uow_factory)
         # every replica LISTENs: the live consumer's NOTIFY reaches streams on all of them
         listener = LiveListener(url, live)
         await listener.start()
@@ -138,6 +144,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                     app.state.completions = await dapr.start(app.state.uow_factory)
                     app.state.saga_control = app.state.completions
                     app.state.schedules = dapr.lookup
+                    app.state.series_control = dapr.series_control
                     await events.start(app.state.uow_factory)
                 try:
                     yield
@@ -163,6 +170,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         telemetry={"operation_spans": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.verifier = token_verifier(settings)
+    app.state.rate_limit = RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst)
     housekeeping = Housekeeping(timedelta(seconds=settings.housekeeping_interval_s))
     scheduler = reminder_scheduler(lambda: dapr.proxies) if settings.dapr_enabled else None
     live = stream.LiveHub()
@@ -172,17 +181,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         private_webhooks=settings.webhook_private_targets,
     )
     mcp = McpEndpoint(
-        settings.jwt_secret.get_secret_value(),
+        settings,
+        app.state.verifier,
+        app.state.rate_limit,
         lambda: app.state.uow_factory(),
         clock,
         lambda: app.state.completions,
+        lambda: app.state.series_control,
     )
     # a route, not a Mount: a Mount answers /mcp with a redirect to /mcp/ on every call
     app.add_route("/mcp", mcp.asgi, include_in_schema=False)
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(protected_resource.router)
     app.include_router(tasks.router)
     app.include_router(tags.router)
+    app.include_router(reminders.router)
+    app.include_router(series.router)
     app.include_router(operations.router)
     app.include_router(dead_letters.router)
     app.include_router(saga_runs.router)

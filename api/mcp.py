@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import date as date_type
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import wraps
@@ -28,13 +29,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import problems
-from api.auth import AuthError, bearer_token, user_from_token
+from api import problems, protected_resource
+from api.auth import WRITE, AuthError, Caller, Verifier, bearer_token
+from api.rate_limit import RateLimit, RateLimited
+from api.settings import Settings
 from domain.clock import Clock
 from domain.errors import Conflict, DomainError, NotFound, ValidationFailed, VersionMismatch
 from domain.reminders import MAX_REMINDERS_PER_TASK
 from domain.tasks import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
 from service import reminders as reminder_svc
+from service import series_control as series_svc
 from service import tags as tag_svc
 from service import tasks as task_svc
 from service.completion import Completions, Pending
@@ -49,6 +53,7 @@ from service.schemas import (
     ReminderExplanationOut,
     ReminderIn,
     ReminderOut,
+    SeriesView,
     Status,
     TagCount,
     TagDeletion,
@@ -59,8 +64,9 @@ from service.schemas import (
     TaskQuery,
     TaskSort,
     TaskUpdate,
-    UpcomingReminder,
+    UpcomingReminders,
 )
+from service.series_control import SeriesControl
 from service.task_views import zone
 from store.uow import UnitOfWorkFactory
 from telemetry.metrics import MCP_TOOL_CALLS
@@ -79,17 +85,27 @@ Tickler keeps the user's tasks, recurring series and reminders.
 # -- caller identity ---------------------------------------------------------------------------
 
 
-def _principal(user_id: str, token: str) -> AuthenticatedUser:
+def _principal(caller: Caller, token: str) -> AuthenticatedUser:
     # subject is the user: the SDK binds an HTTP session to (client_id, issuer, subject)
     return AuthenticatedUser(
-        AccessToken(token=token, client_id=user_id, subject=user_id, scopes=[])
+        AccessToken(
+            token=token,
+            client_id=caller.user_id,
+            subject=caller.user_id,
+            scopes=sorted(caller.scopes),
+        )
     )
 
 
+def _may_write() -> bool:
+    token = get_access_token()
+    return token is not None and WRITE in token.scopes
+
+
 @contextmanager
-def authenticated_as(user_id: str, token: str) -> Iterator[None]:
-    """Run the MCP server (stdio) as `user_id`: tasks started inside inherit the caller."""
-    reset = auth_context_var.set(_principal(user_id, token))
+def authenticated_as(caller: Caller, token: str) -> Iterator[None]:
+    """Run the MCP server (stdio) as `caller`: tasks started inside inherit the caller."""
+    reset = auth_context_var.set(_principal(caller, token))
     try:
         yield
     finally:
@@ -108,25 +124,39 @@ class BearerAuth:
     or bad; otherwise the user rides the request scope and the SDK's auth context variable,
     which the SDK carries into the task that runs the tool."""
 
-    def __init__(self, app: ASGIApp, secret: str) -> None:
-        self.app, self.secret = app, secret
+    def __init__(
+        self, app: ASGIApp, settings: Settings, verifier: Verifier, rate_limit: RateLimit
+    ) -> None:
+        self.app, self.settings = app, settings
+        self.verifier, self.rate_limit = verifier, rate_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         try:
             token = bearer_token(Headers(scope=scope).get("authorization"))
-            user_id = user_from_token(self.secret, token)
+            caller = await self.verifier.caller(token)
+            await self.rate_limit.take(caller.user_id)
         except AuthError as exc:
+            challenge = protected_resource.challenge(self.settings, scope, protected_resource.MCP)
             response = problems.problem(
                 401,
                 "Unauthorized",
                 str(exc),
-                headers={"WWW-Authenticate": 'Bearer realm="tickler"'},
+                headers={"WWW-Authenticate": challenge},
                 instance=scope["path"],
             )
             return await response(scope, receive, send)
-        user = _principal(user_id, token)
+        except RateLimited as exc:
+            response = problems.problem(
+                429,
+                "Too many requests",
+                str(exc),
+                headers={"Retry-After": str(exc.retry_after_s)},
+                instance=scope["path"],
+            )
+            return await response(scope, receive, send)
+        user = _principal(caller, token)
         scope["user"] = user
         reset = auth_context_var.set(user)
         try:
@@ -189,9 +219,21 @@ class _StrictServer(MCPServer):
     def __init__(self, tools: list[Tool], **kwargs: Any) -> None:
         super().__init__(tools=tools, **kwargs)
         self._arguments = {t.name: list(t.parameters.get("properties", {})) for t in tools}
+        self._reads = {t.name for t in tools if t.annotations and t.annotations.read_only_hint}
+
+    async def list_tools(self) -> list[Any]:
+        """A read-only token (no tasks:write) is shown only the tools that read: an agent
+        is not offered what it may not do, nor pays for the schemas in its context."""
+        tools = await super().list_tools()
+        if _may_write():
+            return tools
+        return [t for t in tools if t.name in self._reads]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         tool, outcome = (name if name in self._arguments else "unknown"), "unexpected"
+        if name in self._arguments and name not in self._reads and not _may_write():
+            MCP_TOOL_CALLS.labels(tool, "error").inc()
+            raise ToolError(f"{name} changes tasks: this token lacks the {WRITE} scope")
         try:
             result = await super().call_tool(name, arguments, context)
             outcome = "ok"
@@ -274,8 +316,9 @@ class TagList(BaseModel):
     items: list[TagCount]
 
 
-class UpcomingReminders(BaseModel):
-    items: list[UpcomingReminder]
+def _series_summary(seen: SeriesView) -> str:
+    upcoming = ", ".join(_when(d) for d in seen.next_dates[:3]) or "none"
+    return f"{seen.summary}: {seen.state}; next {upcoming}"
 
 
 def _result(model: BaseModel, summary: str) -> CallToolResult:
@@ -328,6 +371,9 @@ ReminderId = Annotated[
         description="the reminder's id, from get_task or list_upcoming_reminders",
         examples=["6f1c3a0e-0b5e-4a44-9c1e-5f0b8f2d7a11"],
     ),
+]
+SeriesId = Annotated[
+    uuid.UUID, Field(description="a recurring task's series_id (get_task, list_tasks)")
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -398,10 +444,14 @@ def _writes(*, destructive: bool, idempotent: bool) -> ToolAnnotations:
 
 
 def build_server(
-    units: UnitOfWorkFactory, clock: Clock, completions: Callable[[], Completions]
+    units: UnitOfWorkFactory,
+    clock: Clock,
+    completions: Callable[[], Completions],
+    series_control: Callable[[], SeriesControl],
 ) -> MCPServer:
-    """The MCP server over the service layer; `units` makes one unit of work per call and
-    `completions` is the same completion path the HTTP API uses (the saga under Dapr)."""
+    """The MCP server over the service layer; `units` makes one unit of work per call,
+    `completions` is the same completion path the HTTP API uses (the saga under Dapr), and
+    `series_control` the same series control (the series' actor under Dapr)."""
 
     async def finish(task_id: uuid.UUID, status: Status, key: str | None) -> Completion:
         done = await completions().finish(_caller(), task_id, status, key)
@@ -602,6 +652,35 @@ def build_server(
         on to its next occurrence, returned as `next`."""
         done = await finish(task_id, Status.SKIPPED, idempotency_key)
         return _result(done, _completion_summary(done, "skipped"))
+
+    @_agent_errors
+    async def describe_series(series_id: SeriesId) -> Annotated[CallToolResult, SeriesView]:
+        """A recurring series: rule and summary, state, open occurrence, next dates."""
+        seen = await series_svc.describe(units(), series_control(), _caller(), series_id)
+        return _result(seen, _series_summary(seen))
+
+    @_agent_errors
+    async def control_series(
+        series_id: SeriesId,
+        action: Annotated[
+            series_svc.Action,
+            Field(description="pause (nothing spawns, reminders wait), resume, or end for good"),
+        ],
+    ) -> Annotated[CallToolResult, SeriesView]:
+        """Pause, resume or end a recurring series."""
+        seen = await series_svc.change(units(), series_control(), _caller(), series_id, action)
+        return _result(seen, _series_summary(seen))
+
+    @_agent_errors
+    async def skip_series_date(
+        series_id: SeriesId,
+        date: Annotated[
+            date_type, Field(description="a future local date of the series to leave out")
+        ],
+    ) -> Annotated[CallToolResult, SeriesView]:
+        """Skip a chosen future date of a series (an EXDATE); the other dates stay."""
+        seen = await series_svc.skip_date(units(), series_control(), _caller(), series_id, date)
+        return _result(seen, f"skipped {date}. " + _series_summary(seen))
 
     @_agent_errors
     async def delete_task(
@@ -814,6 +893,9 @@ def build_server(
         (complete_task, "Complete a task", writes(destructive=False, idempotent=True)),
         (skip_occurrence, "Skip an occurrence", writes(destructive=False, idempotent=True)),
         (delete_task, "Delete a task", writes(destructive=True, idempotent=True)),
+        (describe_series, "Describe a series", READ),
+        (control_series, "Control a series", writes(destructive=True, idempotent=True)),
+        (skip_series_date, "Skip a series date", writes(destructive=False, idempotent=True)),
         (preview_recurrence, "Preview a recurrence rule", READ),
         (set_reminders, "Set reminders", writes(destructive=True, idempotent=False)),
         (snooze_reminder, "Snooze a reminder", writes(destructive=False, idempotent=False)),
@@ -848,12 +930,15 @@ class McpEndpoint:
 
     def __init__(
         self,
-        secret: str,
+        settings: Settings,
+        verifier: Verifier,
+        rate_limit: RateLimit,
         units: UnitOfWorkFactory,
         clock: Clock,
         completions: Callable[[], Completions],
+        series_control: Callable[[], SeriesControl],
     ) -> None:
-        self.server = build_server(units, clock, completions)
+        self.server = build_server(units, clock, completions, series_control)
         self.server.streamable_http_app(
             stateless_http=True,
             json_response=True,
@@ -862,4 +947,6 @@ class McpEndpoint:
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
         self.sessions: StreamableHTTPSessionManager = self.server.session_manager
-        self.asgi: ASGIApp = BearerAuth(self.sessions.handle_request, secret)
+        self.asgi: ASGIApp = BearerAuth(
+            self.sessions.handle_request, settings, verifier, rate_limit
+        )

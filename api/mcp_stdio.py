@@ -7,11 +7,12 @@ import sys
 
 import anyio
 
-from api.auth import AuthError, user_from_token
+from api.auth import AuthError, Caller, token_verifier
 from api.mcp import authenticated_as, build_server
 from api.settings import Settings
 from domain.clock import SystemClock
 from service.completion import InProcessCompletions
+from service.series_control import InProcessSeriesControl
 from store.database import create_engine
 from store.uow import SqlUnitOfWork
 
@@ -23,24 +24,25 @@ def run_stdio(settings: Settings, database_url: str) -> int:
         print("tickler mcp: set TICKLER_TOKEN (see `tickler token --user NAME`)", file=sys.stderr)
         return 2
     try:
-        user_id = user_from_token(settings.jwt_secret.get_secret_value(), token)
+        caller = anyio.run(token_verifier(settings).caller, token)
     except AuthError as exc:
         print(f"tickler mcp: TICKLER_TOKEN is not valid: {exc}", file=sys.stderr)
         return 2
-    anyio.run(_serve, database_url, user_id, token)
+    anyio.run(_serve, database_url, caller, token)
     return 0
 
 
-async def _serve(database_url: str, user_id: str, token: str) -> None:
+async def _serve(database_url: str, caller: Caller, token: str) -> None:
     # one agent, one call at a time: a small pool is plenty
     engine = create_engine(database_url, pool_size=2)
     clock = SystemClock()
     units = lambda: SqlUnitOfWork(engine, clock)  # noqa: E731
     # stdio runs beside no sidecar: completion runs in-process, with the same contract
     completions = InProcessCompletions(units)
-    server = build_server(units, clock, lambda: completions)
+    series_control = InProcessSeriesControl(units)
+    server = build_server(units, clock, lambda: completions, lambda: series_control)
     try:
-        with authenticated_as(user_id, token):
+        with authenticated_as(caller, token):
             await server.run_stdio_async()
     finally:
         await engine.dispose()

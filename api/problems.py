@@ -9,7 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from api.auth import AuthError
+from api.auth import AuthError, ScopeError
+from api.protected_resource import API, challenge
+from api.rate_limit import RateLimited
 from domain.errors import (
     CompletionFailed,
     Conflict,
@@ -91,11 +93,37 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def unauthorized(request: Request, exc: AuthError) -> JSONResponse:
+        settings = request.app.state.settings
         return problem(
             401,
             "Unauthorized",
             str(exc),
-            headers={"WWW-Authenticate": 'Bearer realm="tickler"'},
+            headers={"WWW-Authenticate": challenge(settings, request.scope, API)},
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(ScopeError)
+    async def forbidden(request: Request, exc: ScopeError) -> JSONResponse:
+        settings = request.app.state.settings
+        header = challenge(
+            settings, request.scope, API, error="insufficient_scope", needed=exc.scope
+        )
+        return problem(
+            403,
+            "Forbidden",
+            str(exc),
+            headers={"WWW-Authenticate": header},
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(RateLimited)
+    async def too_many(request: Request, exc: RateLimited) -> JSONResponse:
+        return problem(
+            429,
+            "Too many requests",
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after_s)},
+            instance=request.url.path,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -15,7 +15,24 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TICKLER_", extra="ignore")
 
     env: Literal["local", "test", "production"] = "local"
+    # Bearer tokens (api.auth). An identity provider's (OIDC: RS256/ES256 against its JWKS,
+    # `iss` and `aud` checked, the user id from oidc_user_claim) and our own HS256 ones,
+    # signed with jwt_secret, for development; production takes HS256 tokens only when
+    # TICKLER_JWT_SECRET is set explicitly.
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    oidc_jwks_url: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_user_claim: str = "sub"
+    oidc_jwks_refetch_s: float = Field(60.0, ge=0)
+    # where clients reach the app (https://tickler.example.com), for the protected-resource
+    # metadata (RFC 9728) and the 401s that point to it; else the request's own base URL
+    public_url: str | None = None
+    # Per user, HTTP and MCP alike: a token bucket refilled at rate_limit_per_s up to
+    # rate_limit_burst requests (api.rate_limit); 0 turns it off. Per replica: N replicas
+    # let a user through N times as fast.
+    rate_limit_per_s: float = Field(10.0, ge=0)
+    rate_limit_burst: int = Field(100, ge=1)
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "TICKLER_DATABASE_URL")
     )
@@ -76,11 +93,27 @@ class Settings(BaseSettings):
     def dapr_enabled(self) -> bool:
         return self.dapr_http_port is not None
 
+    @property
+    def hs256_secret(self) -> str | None:
+        """The HS256 secret, unless production runs on the development default."""
+        secret = self.jwt_secret.get_secret_value()
+        return None if self.env == "production" and secret == DEV_SECRET else secret
+
     @model_validator(mode="after")
     def no_default_secret_in_production(self) -> Self:
+        oidc = (self.oidc_jwks_url, self.oidc_issuer, self.oidc_audience)
+        if any(oidc) and not all(oidc):
+            raise ValueError(
+                "OIDC needs all of TICKLER_OIDC_JWKS_URL, TICKLER_OIDC_ISSUER and "
+                "TICKLER_OIDC_AUDIENCE: without issuer and audience any token the provider "
+                "signs would do"
+            )
         if self.env == "production":
-            if self.jwt_secret.get_secret_value() == DEV_SECRET:
-                raise ValueError("set TICKLER_JWT_SECRET: the dev secret is refused in production")
+            if self.hs256_secret is None and not self.oidc_jwks_url:
+                raise ValueError(
+                    "set TICKLER_OIDC_JWKS_URL (with its issuer and audience) or "
+                    "TICKLER_JWT_SECRET: the dev secret is refused in production"
+                )
             if not self.database_url:
                 raise ValueError("set DATABASE_URL: production has no embedded database")
             if self.dev_clock_file is not None:

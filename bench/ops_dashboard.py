@@ -96,7 +96,13 @@ async def seed(url: str, runs: int) -> None:
 
 def start_app(url: str) -> tuple[Proc, str]:
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=url, TICKLER_JWT_SECRET=SECRET, TICKLER_ENV="test")
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        TICKLER_JWT_SECRET=SECRET,
+        TICKLER_ENV="test",
+        TICKLER_RATE_LIMIT_PER_S="0",  # one operator, far past a person's rate, on purpose
+    )
     env.pop("DAPR_HTTP_PORT", None)
     argv = [sys.executable, "-m", "uvicorn", "api.main:app_from_env", "--factory",
             "--port", str(port), "--log-level", "warning"]  # fmt: skip

@@ -7,9 +7,10 @@ problem+json errors point at.
 from __future__ import annotations
 
 import uuid
+from datetime import date as date_type
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -198,6 +199,21 @@ class UpcomingReminder(BaseModel):
     task_due_at: AwareDatetime | None
 
 
+class UpcomingReminders(BaseModel):
+    items: list[UpcomingReminder]
+
+
+class ReminderSnooze(Strict):
+    """Exactly one of the two."""
+
+    minutes: int | None = Field(
+        None, ge=1, le=525_600, description="fire again this many minutes from now"
+    )
+    until: datetime | None = Field(
+        None, description="or fire again at this time (wall clock in the task's zone)"
+    )
+
+
 class ReminderExplanationOut(BaseModel):
     reminder_id: uuid.UUID
     task_id: uuid.UUID
@@ -234,3 +250,22 @@ class TagRenaming(BaseModel):
     count: int = Field(description="tasks carrying it")
     merged: bool = Field(description="true when the new name existed and the two were merged")
     dry_run: bool
+
+
+class SeriesView(BaseModel):
+    """A recurring series: its rule, where it stands, and what comes next."""
+
+    series_id: uuid.UUID
+    rrule: str
+    summary: str
+    timezone: str
+    mode: RecurrenceMode
+    state: Literal["active", "paused", "ended"]
+    exdates: list[datetime] = Field(description="skipped instances, wall clock in the zone")
+    open_task_id: uuid.UUID | None
+    open_due_at: AwareDatetime | None
+    next_dates: list[AwareDatetime] = Field(description="the instances after the open one")
+
+
+class SeriesSkip(Strict):
+    date: date_type = Field(description="the local date of a future instance to skip")

@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from domain.errors import NotFound, ValidationFailed
+from domain.events import TaskUpdated
 from domain.recurrence import CatchUp, RecurrenceMode, Rule, parse_rule
 from service.unit_of_work import UnitOfWork
 
@@ -63,10 +64,22 @@ async def definition(uow: UnitOfWork, series_id: uuid.UUID) -> SeriesDefinition:
 
 
 async def set_state(uow: UnitOfWork, user_id: str, series_id: uuid.UUID, state: str) -> None:
+    """The open occurrence gets a task.updated event, so the reminder schedule re-reads
+    its reminders: a paused series' reminders stop, and come back when it resumes."""
     if state not in {"active", "paused", "ended"}:
         raise ValidationFailed.field("state", "must be active, paused or ended")
     async with uow:
         await uow.series.set_state(user_id, series_id, state)
+        row = await uow.series.definition(series_id)
+        if row is not None and row["open_id"] is not None:
+            uow.record(
+                TaskUpdated(
+                    occurred_at=uow.now(),
+                    user_id=user_id,
+                    task_id=row["open_id"],
+                    data={"changed": ["series_state"], "series_state": state},
+                )
+            )
         await uow.commit()
 
 

@@ -19,6 +19,14 @@ _REMINDER = (
 )
 
 
+# A reminder (r) of a task (t) that can fire: pending, its task open, and not in a paused
+# series (a paused series' reminders wait for it to resume).
+_CAN_FIRE = (
+    "r.state = 'pending' AND t.status = 'open' AND NOT EXISTS "
+    "(SELECT 1 FROM series s WHERE s.id = t.series_id AND s.state = 'paused')"
+)
+
+
 class SqlReminders:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -45,7 +53,7 @@ class SqlReminders:
     async def upcoming(
         self, user_id: str, *, until: datetime | None, limit: int
     ) -> Sequence[RowMapping]:
-        sql = _REMINDER + " AND r.state = 'pending' AND t.status = 'open'"
+        sql = _REMINDER + " AND " + _CAN_FIRE
         params: dict[str, Any] = {"u": user_id, "limit": limit}
         if until is not None:
             sql += " AND r.fire_at <= :until"
@@ -56,7 +64,7 @@ class SqlReminders:
     async def pending(self, user_id: str, task_ids: list[uuid.UUID] | None) -> Sequence[RowMapping]:
         sql = (
             "SELECT r.id, r.task_id, r.fire_at FROM reminders r JOIN tasks t ON t.id = r.task_id "
-            "WHERE r.user_id = :u AND r.state = 'pending' AND t.status = 'open'"
+            "WHERE r.user_id = :u AND " + _CAN_FIRE
         )
         params: dict[str, Any] = {"u": user_id}
         if task_ids is not None:
@@ -67,7 +75,7 @@ class SqlReminders:
     async def users_with_pending(self, *, after: str, limit: int) -> list[str]:
         sql = (
             "SELECT DISTINCT r.user_id FROM reminders r JOIN tasks t ON t.id = r.task_id "
-            "WHERE r.state = 'pending' AND t.status = 'open' AND r.user_id > :after "
+            "WHERE " + _CAN_FIRE + " AND r.user_id > :after "
             "ORDER BY r.user_id LIMIT :limit"
         )
         result = await self._conn.execute(text(sql), {"after": after, "limit": limit})
@@ -77,12 +85,12 @@ class SqlReminders:
         self, user_id: str, reminder_id: uuid.UUID, fire_at: datetime, at: datetime
     ) -> RowMapping | None:
         """The conditional update is the dedupe: a second delivery of the same fire time, a
-        moved (snoozed) reminder, or a closed task change no row."""
+        moved (snoozed) reminder, a closed task or a paused series change no row."""
         result = await self._conn.execute(
             text(
                 "UPDATE reminders r SET state = 'sent', sent_at = :now FROM tasks t "
                 "WHERE r.id = :id AND r.user_id = :u AND r.fire_at = :f "
-                "AND r.state = 'pending' AND t.id = r.task_id AND t.status = 'open' "
+                "AND t.id = r.task_id AND " + _CAN_FIRE + " "
                 "RETURNING r.task_id, r.before_minutes, t.title, t.due_at, t.timezone"
             ),
             {"id": reminder_id, "u": user_id, "f": fire_at, "now": at},

@@ -20,6 +20,9 @@ from store.embedded_pg import ensure_database, start_embedded
 # Every app a test starts, in this process or as a child, serves no metrics unless the test
 # gives it a port of its own (devstack's stacks do): many apps run at once, and 9464 is one.
 os.environ["TICKLER_METRICS_PORT"] = "0"
+# The suites drive the API as a handful of users, far faster than a person: no rate limit,
+# unless a test sets its own (tests/e2e/test_identity.py).
+os.environ["TICKLER_RATE_LIMIT_PER_S"] = "0"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -66,19 +66,19 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
     return response
 
 
-def _signed_in(request: Request) -> tuple[str | None, Response | None]:
+async def _signed_in(request: Request) -> tuple[str | None, Response | None]:
     """The operator's id, or the response a caller without a good session gets."""
     try:
-        return session.session_operator(request).user_id, None
+        return (await session.session_operator(request)).user_id, None
     except session.NotLoggedIn:
         return None, RedirectResponse("/ops/login", status_code=303)
     except session.NotOperator:
         return None, _page(request, "forbidden.html", 403)
 
 
-def _form_sender(request: Request, csrf: str) -> tuple[str | None, Response | None]:
+async def _form_sender(request: Request, csrf: str) -> tuple[str | None, Response | None]:
     """As _signed_in, for a form that changes something: it must carry the CSRF token."""
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is None and not session.csrf_ok(request, csrf):
         refused = _page(request, "forbidden.html", 403, error="The form's CSRF token is not valid.")
     return operator, refused
@@ -113,18 +113,18 @@ async def static(name: str) -> Response:
 async def login_form(request: Request, token: str | None = None) -> Response:
     """The login form; `?token=` logs in at once (the link `tickler dev` prints)."""
     if token:
-        return _log_in(request, token)
+        return await _log_in(request, token)
     return _page(request, "login.html")
 
 
 @router.post("/login")
 async def login(request: Request, token: Annotated[str, Form(max_length=4000)]) -> Response:
-    return _log_in(request, token.strip())
+    return await _log_in(request, token.strip())
 
 
-def _log_in(request: Request, token: str) -> Response:
+async def _log_in(request: Request, token: str) -> Response:
     try:
-        session.operator_of(request, token)
+        await session.operator_of(request, token)
     except session.NotLoggedIn:
         return _page(request, "login.html", 401, error="That token is not valid (or expired).")
     except session.NotOperator:
@@ -150,7 +150,7 @@ async def home() -> Response:
 
 @router.get("/sagas")
 async def sagas(request: Request) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is not None:
         return refused
     feed = await _feed_url(request)
@@ -211,7 +211,7 @@ async def bulk_dry_run(
     filter: Annotated[str, Form(max_length=4000)] = "{}",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    operator, refused = _form_sender(request, csrf)
+    operator, refused = await _form_sender(request, csrf)
     if refused is not None:
         return refused
     try:
@@ -240,7 +240,7 @@ async def bulk_confirm(
     filter: Annotated[str, Form(max_length=4000)] = "{}",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    operator, refused = _form_sender(request, csrf)
+    operator, refused = await _form_sender(request, csrf)
     if refused is not None:
         return refused
     try:
@@ -254,7 +254,7 @@ async def bulk_confirm(
 
 @router.get("/bulk/{bulk_id}.json")
 async def bulk_progress_json(request: Request, bulk_id: uuid.UUID) -> Response:
-    _, refused = _signed_in(request)
+    _, refused = await _signed_in(request)
     if refused is not None:
         return Response(status_code=403 if refused.status_code == 403 else 401)
     try:
@@ -266,7 +266,7 @@ async def bulk_progress_json(request: Request, bulk_id: uuid.UUID) -> Response:
 
 @router.get("/bulk/{bulk_id}")
 async def bulk_progress(request: Request, bulk_id: uuid.UUID) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is not None:
         return refused
     try:
@@ -278,7 +278,7 @@ async def bulk_progress(request: Request, bulk_id: uuid.UUID) -> Response:
 
 @router.get("/dead-letters")
 async def dead_letter_list(request: Request, state: str | None = "kept") -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is not None:
         return refused
     query = DeadLetterQuery(state=state or None)
@@ -303,7 +303,7 @@ async def dead_letters_bulk(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Without `count` a dry run page; with it, done, and back to the list."""
-    operator, refused = _form_sender(request, csrf)
+    operator, refused = await _form_sender(request, csrf)
     if refused is not None:
         return refused
     try:
@@ -327,7 +327,7 @@ async def dead_letters_bulk(
 async def dead_letter_settle(
     request: Request, dead_letter_id: uuid.UUID, verb: str, csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    operator, refused = _form_sender(request, csrf)
+    operator, refused = await _form_sender(request, csrf)
     if refused is not None:
         return refused
     settle = {"redrive": dead_letters.redrive, "discard": dead_letters.discard}.get(verb)
@@ -342,7 +342,7 @@ async def dead_letter_settle(
 
 @router.get("/health")
 async def health_page(request: Request) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is not None:
         return refused
     health = await ops_health.health(
@@ -383,7 +383,7 @@ def _chart(health: ops_health.Health, height: int = 120) -> dict[str, Any]:
 async def schedules_page(
     request: Request, series_id: str | None = None, user: str | None = None
 ) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is not None:
         return refused
     series = schedule = error = None
@@ -419,7 +419,7 @@ async def run_events(
 ) -> Response:
     """Server-Sent Events: one `run` event per change of a saga run after `since` (a page's
     mark), or from now on."""
-    _, refused = _signed_in(request)
+    _, refused = await _signed_in(request)
     if refused is not None:
         return Response(status_code=403 if refused.status_code == 403 else 401)
     uow_factory = request.app.state.uow_factory
@@ -444,7 +444,7 @@ async def run_events(
 
 @router.get("/sagas/{instance_id}")
 async def saga(request: Request, instance_id: str, error: str | None = None) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is not None:
         return refused
     uow_factory = request.app.state.uow_factory
@@ -505,7 +505,7 @@ async def act(
     reason: Annotated[str, Form(max_length=500)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    operator, refused = _form_sender(request, csrf)
+    operator, refused = await _form_sender(request, csrf)
     if refused is not None:
         return refused
     back = f"/ops/sagas/{instance_id}"
@@ -527,7 +527,7 @@ async def act(
 async def actions(
     request: Request, cursor: Annotated[str | None, Query(max_length=1000)] = None
 ) -> Response:
-    operator, refused = _signed_in(request)
+    operator, refused = await _signed_in(request)
     if refused is not None:
         return refused
     page = await saga_actions.action_log(

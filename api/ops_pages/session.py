@@ -15,7 +15,7 @@ import hmac
 from fastapi import Request
 from fastapi.responses import Response
 
-from api.auth import AuthError, Caller, caller_from_token
+from api.auth import AuthError, Caller
 
 COOKIE = "tickler_ops"
 MAX_AGE_S = 8 * 3600  # a working day; the token's own expiry still applies
@@ -33,12 +33,12 @@ def secret(request: Request) -> str:
     return request.app.state.settings.jwt_secret.get_secret_value()
 
 
-def operator_of(request: Request, token: str | None) -> Caller:
+async def operator_of(request: Request, token: str | None) -> Caller:
     if not token:
         raise NotLoggedIn
     settings = request.app.state.settings
     try:
-        caller = caller_from_token(secret(request), token, settings.ops_roles_claim)
+        caller = await request.app.state.verifier.caller(token)
     except AuthError as exc:
         raise NotLoggedIn from exc
     if settings.ops_role not in caller.roles:
@@ -46,8 +46,8 @@ def operator_of(request: Request, token: str | None) -> Caller:
     return caller
 
 
-def session_operator(request: Request) -> Caller:
-    return operator_of(request, request.cookies.get(COOKIE))
+async def session_operator(request: Request) -> Caller:
+    return await operator_of(request, request.cookies.get(COOKIE))
 
 
 def csrf_token(request: Request) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import UoW, User
+from api.deps import IdempotencyKey, UoW, User
 from domain.errors import ValidationFailed
 from domain.tasks import Status
 from service import tasks as svc
@@ -50,11 +50,6 @@ def parse_if_match(value: str | None) -> int | None:
     return int(raw)
 
 
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-]
-
-
 @router.post("", status_code=201, response_model=TaskPublic, responses=PROBLEMS)
 async def create_task(
     body: TaskCreate, user: User, uow: UoW, idempotency_key: IdempotencyKey = None
@@ -92,11 +87,6 @@ async def delete_task(
 ) -> Response:
     await svc.delete_task(uow, user, task_id, scope)
     return Response(status_code=204)
-
-
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-]
 
 
 COMPLETION_RESPONSES = {

@@ -74,11 +74,36 @@ settings refuse to load without APP_API_TOKEN, so the Job gets it too. */}}
     secretKeyRef:
       name: {{ .Values.postgres.secretName }}
       key: {{ .Values.postgres.urlKey }}
+{{- if and (not .Values.jwt.secretName) (not .Values.oidc.jwksUrl) }}
+{{- fail "set oidc.jwksUrl (with issuer and audience) or jwt.secretName: tokens need a verifier" }}
+{{- end }}
+{{- if .Values.jwt.secretName }}
 - name: TICKLER_JWT_SECRET
   valueFrom:
     secretKeyRef:
       name: {{ .Values.jwt.secretName }}
       key: {{ .Values.jwt.secretKey }}
+{{- end }}
+{{- with .Values.oidc }}
+{{- if .jwksUrl }}
+- name: TICKLER_OIDC_JWKS_URL
+  value: {{ .jwksUrl | quote }}
+- name: TICKLER_OIDC_ISSUER
+  value: {{ required "oidc.issuer is required with oidc.jwksUrl" .issuer | quote }}
+- name: TICKLER_OIDC_AUDIENCE
+  value: {{ required "oidc.audience is required with oidc.jwksUrl" .audience | quote }}
+- name: TICKLER_OIDC_USER_CLAIM
+  value: {{ .userClaim | quote }}
+{{- end }}
+{{- end }}
+{{- if .Values.publicUrl }}
+- name: TICKLER_PUBLIC_URL
+  value: {{ .Values.publicUrl | quote }}
+{{- end }}
+- name: TICKLER_RATE_LIMIT_PER_S
+  value: {{ .Values.rateLimit.perSecond | quote }}
+- name: TICKLER_RATE_LIMIT_BURST
+  value: {{ .Values.rateLimit.burst | quote }}
 - name: APP_API_TOKEN
   valueFrom:
     secretKeyRef:

@@ -309,6 +309,28 @@ def test_secret_names_are_configurable(helm: Helm) -> None:
     assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "pg-creds"
 
 
+def test_oidc_settings_reach_the_app_and_can_replace_the_dev_secret(helm: Helm) -> None:
+    default = env_of(app_container(helm.template()))
+    assert "TICKLER_JWT_SECRET" in default and "TICKLER_OIDC_JWKS_URL" not in default
+    assert default["TICKLER_RATE_LIMIT_PER_S"]["value"] == "10"
+    assert default["TICKLER_RATE_LIMIT_BURST"]["value"] == "100"
+    oidc = [
+        "--set", "oidc.jwksUrl=https://idp.test/keys", "--set", "oidc.issuer=https://idp.test/",
+        "--set", "oidc.audience=tickler", "--set", "publicUrl=https://tickler.test",
+    ]  # fmt: skip
+    env = env_of(app_container(helm.template(*oidc, "--set", "jwt.secretName=")))
+    assert "TICKLER_JWT_SECRET" not in env
+    assert env["TICKLER_OIDC_JWKS_URL"]["value"] == "https://idp.test/keys"
+    assert env["TICKLER_OIDC_ISSUER"]["value"] == "https://idp.test/"
+    assert env["TICKLER_OIDC_AUDIENCE"]["value"] == "tickler"
+    assert env["TICKLER_OIDC_USER_CLAIM"]["value"] == "sub"
+    assert env["TICKLER_PUBLIC_URL"]["value"] == "https://tickler.test"
+    neither = helm.run("template", "t", str(CHART), "--set", "jwt.secretName=")
+    assert neither.returncode != 0 and "oidc.jwksUrl" in neither.stderr
+    half = helm.run("template", "t", str(CHART), "--set", "oidc.jwksUrl=https://idp.test/k")
+    assert half.returncode != 0 and "oidc.issuer" in half.stderr
+
+
 def test_autoscaling_takes_over_the_replica_count(helm: Helm) -> None:
     docs = helm.template("--set", "autoscaling.enabled=true", "--set", "autoscaling.maxReplicas=9")
     hpa = only(docs, "HorizontalPodAutoscaler")

@@ -119,6 +119,41 @@ async def test_a_snoozed_reminder_fires_later(stack: Stack) -> None:
         assert datetime.fromisoformat(after["reminders"][0]["fire_at"]) == until
 
 
+async def test_a_paused_series_holds_its_reminders_and_spawns_nothing(stack: Stack) -> None:
+    """Pause and resume go through the series' actor (the ops lookup reads its state back);
+    the paused occurrence's reminder does not fire while a control reminder does, fires
+    once after resume, and completing while paused spawns no next occurrence."""
+    async with stack.client("pauser") as c:
+        due = stack.clock.now() + lead(stack) * 2
+        r = await c.post(
+            "/v1/tasks",
+            json={
+                "title": "paused series",
+                "due_at": due.isoformat(),
+                "recurrence": {"rrule": "FREQ=DAILY"},
+                "reminders": [{"before_minutes": 30 if stack.clock.controllable else 0}],
+            },
+        )
+        assert r.status_code == 201, r.text
+        task = r.json()
+        series = f"/v1/series/{task['series_id']}"
+        paused = await c.post(f"{series}/pause")
+        assert paused.status_code == 200 and paused.json()["state"] == "paused"
+        control = await create_with_reminder(stack, c, "control", ahead=3)
+        await past(stack, fire_at(control))
+        await fired_once(stack, control, "the control reminder")
+        assert await due_events(stack, task["reminders"][0]["id"]) == 0
+        resumed = await c.post(f"{series}/resume")
+        assert resumed.json()["state"] == "active"
+        await fired_once(stack, task, "the resumed series' reminder")
+        await c.post(f"{series}/pause")
+        done = await c.post(f"/v1/tasks/{task['id']}/complete")
+        assert done.status_code == 200, done.text
+        assert done.json()["next"] is None
+        view = (await c.get(series)).json()
+        assert view["state"] == "paused" and view["open_task_id"] is None
+
+
 async def snooze_by_agent(stack: Stack, user: str, reminder_id: str, until: datetime) -> dict:
     """The one snooze path: the service's snooze, here through the MCP tool and the official
     client; the user's schedule actor learns of it from the event it records."""

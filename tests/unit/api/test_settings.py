@@ -60,10 +60,10 @@ def test_production_refuses_a_dev_clock(production_env, tmp_path) -> None:
         Settings()
 
 
-def test_the_operator_role_and_its_claim_are_configurable(monkeypatch, capsys) -> None:
+async def test_the_operator_role_and_its_claim_are_configurable(monkeypatch, capsys) -> None:
     import jwt
 
-    from api.auth import caller_from_token
+    from api.auth import Verifier
     from api.cli import main
 
     monkeypatch.setenv("TICKLER_OPS_ROLES_CLAIM", "groups")
@@ -73,5 +73,45 @@ def test_the_operator_role_and_its_claim_are_configurable(monkeypatch, capsys) -
     token = capsys.readouterr().out.strip()
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["groups"] == ["auditor", "ops"] and "roles" not in claims
-    caller = caller_from_token("a-test-secret-0123456789abcdefghijkl", token, "groups")
+    verifier = Verifier(hs256_secret="a-test-secret-0123456789abcdefghijkl", roles_claim="groups")
+    caller = await verifier.caller(token)
     assert caller.roles == {"auditor", "ops"}
+
+
+OIDC = {
+    "TICKLER_OIDC_JWKS_URL": "https://login.example.test/keys",
+    "TICKLER_OIDC_ISSUER": "https://login.example.test/",
+    "TICKLER_OIDC_AUDIENCE": "https://tickler.example.test",
+}
+
+
+def test_production_needs_oidc_or_an_explicit_hs256_secret(production_env) -> None:
+    production_env.setenv("APP_API_TOKEN", "from-the-chart-secret")
+    production_env.delenv("TICKLER_JWT_SECRET")
+    with pytest.raises(ValidationError, match="TICKLER_OIDC_JWKS_URL"):
+        Settings()
+    for name, value in OIDC.items():
+        production_env.setenv(name, value)
+    assert Settings().hs256_secret is None  # OIDC alone: the dev secret signs nothing here
+    production_env.setenv("TICKLER_JWT_SECRET", "an-explicit-production-secret-0123456789")
+    assert Settings().hs256_secret == "an-explicit-production-secret-0123456789"
+
+
+async def test_production_on_oidc_refuses_tokens_signed_with_the_dev_secret(
+    production_env,
+) -> None:
+    from api.auth import AuthError, issue_token, token_verifier
+    from api.settings import DEV_SECRET
+
+    production_env.setenv("APP_API_TOKEN", "from-the-chart-secret")
+    production_env.delenv("TICKLER_JWT_SECRET")
+    for name, value in OIDC.items():
+        production_env.setenv(name, value)
+    with pytest.raises(AuthError, match="HS256"):
+        await token_verifier(Settings()).caller(issue_token(DEV_SECRET, "mallory"))
+
+
+def test_oidc_without_issuer_or_audience_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("TICKLER_OIDC_JWKS_URL", OIDC["TICKLER_OIDC_JWKS_URL"])
+    with pytest.raises(ValidationError, match="ISSUER"):
+        Settings()
