@@ -40,6 +40,7 @@ READ_ONLY = {
     "get_overdue_tasks",
     "get_upcoming_tasks",
     "list_tags",
+    "describe_series",
 }
 MUTATING = {
     "add_task",
@@ -51,8 +52,18 @@ MUTATING = {
     "snooze_reminder",
     "rename_tag",
     "delete_tag",
+    "control_series",
+    "skip_series_date",
 }
-DESTRUCTIVE = {"update_task", "delete_task", "set_reminders", "rename_tag", "delete_tag"}
+DESTRUCTIVE = {
+    "update_task",
+    "delete_task",
+    "set_reminders",
+    "rename_tag",
+    "delete_tag",
+    "control_series",
+}
+SAME_WHEN_REPEATED = {"control_series", "skip_series_date"}
 WITH_DRY_RUN = {"delete_task", "rename_tag", "delete_tag"}
 
 Connect = Callable[[str], AbstractAsyncContextManager[ClientSession]]
@@ -106,7 +117,9 @@ async def check_tool_list(agent: Agent) -> None:
         props = schema.get("properties", {})
         if name in MUTATING:
             assert notes.destructive_hint is (name in DESTRUCTIVE), name
-            assert "idempotency_key" in props, name
+            # a key for every change, but those that are the same however often they run
+            assert ("idempotency_key" in props) is (name not in SAME_WHEN_REPEATED), name
+            assert notes.idempotent_hint or name not in SAME_WHEN_REPEATED, name
         assert ("dry_run" in props) is (name in WITH_DRY_RUN), name
         assert "$ref" not in str(schema) and "$ref" not in str(tool.output_schema), name
     add = tools["add_task"].input_schema

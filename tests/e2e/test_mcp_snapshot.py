@@ -11,7 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from api.mcp import build_server
+from api.auth import SCOPES, Caller
+from api.mcp import authenticated_as, build_server
 from domain.clock import SystemClock
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "mcp_tools.json"
@@ -22,11 +23,10 @@ def _no_units():
 
 
 async def test_the_tool_list_matches_the_snapshot() -> None:
-    server = build_server(_no_units, SystemClock(), _no_units)
-    tools = [
-        t.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for t in await server.list_tools()
-    ]
+    server = build_server(_no_units, SystemClock(), _no_units, _no_units)
+    with authenticated_as(Caller("agent", frozenset(), frozenset(SCOPES)), "token"):
+        listed = await server.list_tools()  # every tool: a token that may read and write
+    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed]
     current = json.dumps(tools, indent=2, sort_keys=True) + "\n"
     if os.environ.get("TICKLER_UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(current)
