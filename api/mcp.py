@@ -258,14 +258,38 @@ def _tuned(tool: Tool) -> Tool:
         model_config = ConfigDict(extra="forbid", title=tool.fn_metadata.arg_model.__name__)
 
     tool.fn_metadata.arg_model = StrictArguments
-    tool.parameters = _flat(StrictArguments.model_json_schema(by_alias=True))
+    tool.parameters = _lean(_flat(StrictArguments.model_json_schema(by_alias=True)), INPUT_NOISE)
     output = tool.fn_metadata.output_schema
     assert output is not None, f"{tool.name} must declare its result model"
-    tool.fn_metadata.output_schema = _flat(output)
+    tool.fn_metadata.output_schema = _lean(_flat(output), OUTPUT_NOISE)
     # results are built from validated models already; validating them again on the way out
     # would only cost time on every call
     tool.fn_metadata.output_model = None
     return tool
+
+
+# Every tools/list goes into the agent's context: schema keywords that tell it nothing are
+# left out. Titles only repeat the property name; an output schema's descriptions, examples
+# and defaults repeat what the input side already said, once per tool that returns a task.
+INPUT_NOISE = frozenset({"title"})
+OUTPUT_NOISE = frozenset({"title", "description", "examples", "default"})
+
+
+def _lean(node: Any, noise: frozenset[str]) -> Any:
+    """`node` without the `noise` keywords (a property that is named like one stays)."""
+    if isinstance(node, list):
+        return [_lean(x, noise) for x in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: (
+            {name: _lean(sub, noise) for name, sub in value.items()}
+            if key == "properties"
+            else _lean(value, noise)
+        )
+        for key, value in node.items()
+        if key not in noise
+    }
 
 
 def _flat(schema: dict[str, Any]) -> dict[str, Any]:

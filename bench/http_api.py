@@ -301,6 +301,12 @@ def main() -> None:
         help="measure (d), telemetry off, before (a) rather than after (b): alternate the "
         "order between runs, as the server's first measurement differs from its later ones",
     )
+    parser.add_argument(
+        "--trace-ratio",
+        type=float,
+        default=1.0,
+        help="share of new traces recorded with telemetry on (1.0: every request)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy collapsed stacks in out/")
     args = parser.parse_args()
     if args.client == "wrk" and shutil.which("wrk") is None:
@@ -342,7 +348,7 @@ def main() -> None:
 
         if args.telemetry_off_first:
             reads_without_telemetry()
-        on = telemetry(collector.port)
+        on = telemetry(collector.port, args.trace_ratio)
         proc, base = serve("app", "api.main:app_from_env", {**env, **on})
         try:
             results["a"] = measure(args, setup, proc, "app-get", base + path, reader, None)
@@ -362,7 +368,7 @@ def main() -> None:
         print("```")
 
 
-def telemetry(otlp_port: int | None) -> dict[str, str]:
+def telemetry(otlp_port: int | None, trace_ratio: float = 1.0) -> dict[str, str]:
     """The app's environment with all its telemetry on, as the chart runs it (metrics on a
     free port, every request traced and exported over OTLP to the receiver on `otlp_port`,
     a JSON access-log line per request), or, with no port, all of it off."""
@@ -378,6 +384,10 @@ def telemetry(otlp_port: int | None) -> dict[str, str]:
         "TICKLER_ACCESS_LOG": "true",
         "TICKLER_LOG_LEVEL": "INFO",
         "TICKLER_LOG_FORMAT": "json",
+        # every request a recorded span at 1.0 (the SDK's default); the production profile
+        # (charts/tickler/ci/values-production.yaml) keeps 5 % of new traces
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio),
     }
 
 

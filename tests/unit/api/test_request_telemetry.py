@@ -72,3 +72,27 @@ async def test_a_request_id_is_echoed_when_plain_and_replaced_when_not(caplog) -
     access = [r for r in caplog.records if r.name == "tickler.access"]
     assert [r.http["route"] for r in access] == ["/v1/things/{thing_id}"] * 3
     assert access[0].http["status"] == 200 and access[0].http["path"] == "/v1/things/a1"
+
+
+async def test_a_request_is_a_server_span_under_the_callers_traceparent(monkeypatch) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from telemetry import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "TRACER", provider.get_tracer("test"))
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app()), base_url="http://t"
+    ) as c:
+        await c.get("/v1/things/a1", headers={"traceparent": parent})
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "GET /v1/things/{thing_id}" and span.kind == SpanKind.SERVER
+    assert format(span.context.trace_id, "032x") == parent.split("-")[1]
+    assert format(span.parent.span_id, "016x") == parent.split("-")[2]
+    assert span.attributes["http.response.status_code"] == 200
