@@ -44,9 +44,11 @@ from service import tasks as task_svc
 from service.completion import Completions, Pending
 from service.recurrence import preview_recurrence as preview_rule
 from service.schemas import (
+    DUE_DESCRIPTION,
     Completion,
     DeleteScope,
     Deletion,
+    DueIn,
     Priority,
     RecurrenceIn,
     RecurrencePreview,
@@ -411,10 +413,11 @@ IdempotencyKey = Annotated[
 ]
 DryRun = Annotated[bool, Field(description="true: report what would change, change nothing")]
 Due = Annotated[
-    datetime | None,
+    DueIn | None,
     Field(
-        description="RFC 3339; without an offset it is wall-clock time in `timezone`",
-        examples=["2027-01-08T09:00:00", "2027-01-08T09:00:00+01:00"],
+        union_mode="left_to_right",
+        description=DUE_DESCRIPTION,
+        examples=["2027-01-08T09:00:00", "tomorrow 5pm"],
     ),
 ]
 Zone = Annotated[

@@ -34,6 +34,13 @@ class Strict(BaseModel):
 
 
 Tag = Annotated[str, Field(min_length=1, max_length=TAG_MAX, examples=["work"])]
+# RFC 3339, or a phrase read in the task's zone (domain.due_phrases); the task comes back
+# with the time it resolved to
+DueIn = datetime | Annotated[str, Field(min_length=1, max_length=100)]
+DUE_DESCRIPTION = (
+    "RFC 3339 (without an offset: wall clock in `timezone`) or a phrase such as "
+    "'tomorrow 5pm', 'next Monday', 'in 3 days', 'Friday at noon', 'end of month'"
+)
 
 
 class RecurrenceIn(Strict):
@@ -73,9 +80,7 @@ class TaskCreate(Strict):
     description: str = Field("", max_length=DESCRIPTION_MAX)
     priority: Priority = Priority.MEDIUM
     tags: list[Tag] = Field(default_factory=list, max_length=TAGS_MAX)
-    due_at: datetime | None = Field(
-        None, description="RFC 3339; without an offset it is wall-clock time in `timezone`"
-    )
+    due_at: DueIn | None = Field(None, union_mode="left_to_right", description=DUE_DESCRIPTION)
     timezone: str = Field("UTC", min_length=1, max_length=64, examples=["Europe/London"])
     recurrence: RecurrenceIn | None = None
     reminders: list[ReminderIn] = Field(default_factory=list, max_length=MAX_REMINDERS_PER_TASK)
@@ -88,7 +93,7 @@ class TaskUpdate(Strict):
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
     priority: Priority | None = None
     tags: list[Tag] | None = Field(None, max_length=TAGS_MAX)
-    due_at: datetime | None = None
+    due_at: DueIn | None = Field(None, union_mode="left_to_right", description=DUE_DESCRIPTION)
     timezone: str | None = Field(None, min_length=1, max_length=64)
     recurrence: RecurrenceIn | None = None
     reminders: list[ReminderIn] | None = Field(None, max_length=MAX_REMINDERS_PER_TASK)

@@ -7,6 +7,9 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from domain.due_phrases import EXAMPLES
+from domain.due_phrases import resolve as resolve_phrase
+from domain.errors import ValidationFailed
 from domain.recurrence import Rule, parse_rule, summarize
 from domain.tasks import Priority
 from domain.zones import load_zone, to_utc
@@ -24,6 +27,19 @@ def as_utc(value: datetime, timezone: str) -> datetime:
         zone(timezone)
         return to_utc(value, timezone)
     return value.astimezone(UTC)
+
+
+def due_instant(value: datetime | str, timezone: str, now: datetime) -> datetime:
+    """A request's due time: RFC 3339 (as_utc) or a phrase read at `now` in `timezone`."""
+    if isinstance(value, datetime):
+        return as_utc(value, timezone)
+    local = resolve_phrase(value, local_wall_clock(now, timezone))
+    if local is None:
+        examples = ", ".join(f"'{e}'" for e in EXAMPLES)
+        raise ValidationFailed.field(
+            "due_at", f"cannot read {value!r} as a time: try {examples}, or RFC 3339"
+        )
+    return to_utc(local, timezone)
 
 
 def local_wall_clock(instant: datetime, timezone: str) -> datetime:

@@ -39,7 +39,15 @@ from service.schemas import (
     TaskSort,
     TaskUpdate,
 )
-from service.task_views import as_utc, local_wall_clock, rule_of, to_page, to_public, zone
+from service.task_views import (
+    as_utc,
+    due_instant,
+    local_wall_clock,
+    rule_of,
+    to_page,
+    to_public,
+    zone,
+)
 from service.unit_of_work import UnitOfWork
 
 
@@ -55,7 +63,7 @@ async def create_task(
         zone(cmd.timezone)
         title = check_title(cmd.title)
         tags = normalize_tags(cmd.tags)
-        due = as_utc(cmd.due_at, cmd.timezone) if cmd.due_at is not None else None
+        due = due_instant(cmd.due_at, cmd.timezone, now) if cmd.due_at is not None else None
         reminder_rows = _reminder_rows(cmd.reminders, due, cmd.timezone)
         series_id = None
         if cmd.recurrence is not None:
@@ -159,7 +167,9 @@ async def update_task(
         values["timezone"] = timezone
         due = row["due_at"]
         if "due_at" in changes:
-            due = as_utc(patch.due_at, timezone) if patch.due_at is not None else None
+            due = None
+            if patch.due_at is not None:
+                due = due_instant(patch.due_at, timezone, uow.now())
         elif "timezone" in changes and due is not None:
             # the wall-clock time stays, the instant moves with the zone
             due = as_utc(local_wall_clock(due, row["timezone"]), timezone)

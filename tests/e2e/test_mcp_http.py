@@ -650,3 +650,11 @@ async def test_a_missing_or_bad_token_gets_401_with_www_authenticate(
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert response.headers["content-type"] == "application/problem+json"
     assert detail in response.json()["detail"]
+
+
+async def test_an_agent_may_say_when_in_words(connect: Connect) -> None:
+    async with connect("phrasing-agent") as session:
+        agent = Agent(session)
+        task = await agent.ok("add_task", title="dentist", due_at="Friday at noon")
+        assert task["due_at"].startswith("2027-01-08T12:00")  # NOW is Monday 2027-01-04
+        await agent.fails("add_task", "due_at", "tomorrow 5pm", title="x", due_at="someday")

@@ -303,3 +303,27 @@ async def test_operations_are_404_without_a_saga_and_for_bad_ids(api: Api) -> No
         r = await api.client.get(f"/v1/operations/{op}", headers=api.auth())
         assert r.status_code == 404, (op, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_due_accepts_a_phrase_in_the_tasks_zone_and_echoes_the_time(api: Api) -> None:
+    # NOW is Monday 2027-01-04 12:00 UTC, 07:00 in New York
+    created = await api.create(
+        "phrases", title="call", due_at="tomorrow 5pm", timezone="America/New_York"
+    )
+    assert created["due_at"] == "2027-01-05T17:00:00-05:00"
+    r = await api.client.patch(
+        f"/v1/tasks/{created['id']}", json={"due_at": "Friday at noon"}, headers=api.auth("phrases")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["due_at"] == "2027-01-08T12:00:00-05:00"
+
+
+async def test_a_phrase_that_is_no_time_is_422_with_examples_and_writes_nothing(api: Api) -> None:
+    r = await api.client.post(
+        "/v1/tasks", json={"title": "x", "due_at": "whenever"}, headers=api.auth("no-phrase")
+    )
+    assert r.status_code == 422
+    (error,) = r.json()["errors"]
+    assert error["field"] == "due_at" and "tomorrow 5pm" in error["message"]
+    listed = await api.client.get("/v1/tasks", headers=api.auth("no-phrase"))
+    assert listed.json()["items"] == []
