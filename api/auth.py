@@ -25,6 +25,7 @@ from typing import Any
 import jwt
 
 from api.settings import Settings
+from domain.errors import DependencyUnavailable
 
 HS256 = "HS256"
 OIDC_ALGORITHMS = ("RS256", "ES256")
@@ -167,7 +168,11 @@ class Verifier:
             try:  # PyJWKClient fetches with urllib, which blocks: off the loop
                 keys = await asyncio.to_thread(self._jwks.get_jwk_set, True)
             except jwt.PyJWKClientError as exc:
-                raise AuthError(f"the identity provider's keys are unavailable: {exc}") from exc
+                # the token may be fine: the provider is away (503), not the caller wrong
+                self._fetched_at = float("-inf")  # the next request tries again
+                raise DependencyUnavailable(
+                    f"the identity provider's keys are unavailable: {exc}"
+                ) from exc
             self._keys = {k.key_id: k for k in keys.keys if k.key_id}
         if (key := self._keys.get(kid)) is None:
             raise AuthError(f"unknown signing key {kid!r}")

@@ -34,7 +34,14 @@ from api.auth import WRITE, AuthError, Caller, Verifier, bearer_token
 from api.rate_limit import RateLimit, RateLimited
 from api.settings import Settings
 from domain.clock import Clock
-from domain.errors import Conflict, DomainError, NotFound, ValidationFailed, VersionMismatch
+from domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    DomainError,
+    NotFound,
+    ValidationFailed,
+    VersionMismatch,
+)
 from domain.reminders import MAX_REMINDERS_PER_TASK
 from domain.tasks import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
 from service import reminders as reminder_svc
@@ -149,10 +156,15 @@ class BearerAuth:
                 instance=scope["path"],
             )
             return await response(scope, receive, send)
-        except RateLimited as exc:
+        except (RateLimited, DependencyUnavailable) as exc:
+            status, title = (
+                (429, "Too many requests")
+                if isinstance(exc, RateLimited)
+                else (503, DependencyUnavailable.title)
+            )
             response = problems.problem(
-                429,
-                "Too many requests",
+                status,
+                title,
                 str(exc),
                 headers={"Retry-After": str(exc.retry_after_s)},
                 instance=scope["path"],

@@ -225,3 +225,34 @@ async def test_rate_limits_answer_429_per_user(make_database) -> None:
         assert mcp.status_code == 429 and "retry-after" in mcp.headers
         other = bearer(issue_token(SECRET, "someone-else"))
         assert (await c.get("/v1/tasks", headers=other)).status_code == 200
+
+
+async def test_an_identity_provider_that_is_down_is_503_not_401(make_database) -> None:
+    from devstack.processes import free_port
+
+    url = await make_database("idp-down")
+    await asyncio.to_thread(migrate, url)
+    settings = Settings(
+        env="test",
+        database_url=url,
+        jwt_secret=SECRET,
+        oidc_jwks_url=f"http://127.0.0.1:{free_port()}/jwks.json",  # nothing listens
+        oidc_issuer=ISSUER,
+        oidc_audience=AUDIENCE,
+        rate_limit_per_s=0,
+    )
+    application = create_app(settings, FrozenClock(NOW))
+    async with (
+        running(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://tickler"
+        ) as c,
+    ):
+        token = bearer(sign(RSA, claims()))
+        r = await c.get("/v1/tasks", headers=token)
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert int(r.headers["retry-after"]) > 0
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        mcp = await c.post("/mcp", json=ping, headers=token)
+        assert mcp.status_code == 503 and "retry-after" in mcp.headers
