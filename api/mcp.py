@@ -14,7 +14,7 @@ from datetime import date as date_type
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import wraps
-from typing import Annotated, Any, ParamSpec
+from typing import Annotated, Any, Literal, ParamSpec
 
 from mcp.server.auth.middleware.auth_context import auth_context_var, get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -51,6 +51,7 @@ from service import tasks as task_svc
 from service.completion import Completions, Pending
 from service.recurrence import preview_recurrence as preview_rule
 from service.schemas import (
+    BRIEF_FIELDS,
     DUE_DESCRIPTION,
     Completion,
     DeleteScope,
@@ -67,6 +68,7 @@ from service.schemas import (
     TagCount,
     TagDeletion,
     TagRenaming,
+    TaskBrief,
     TaskCreate,
     TaskPage,
     TaskPublic,
@@ -346,8 +348,18 @@ def _nullable(node: dict[str, Any]) -> dict[str, Any]:
 
 
 class TaskList(BaseModel):
-    items: list[TaskPublic]
+    items: list[TaskBrief]
     next_cursor: str | None = Field(description="pass back as `cursor` for the next page")
+
+
+def _page_result(page: TaskPage, detail: str, summary: str) -> CallToolResult:
+    """A page of tasks, each brief (BRIEF_FIELDS) unless `detail` is full."""
+    fields = None if detail == "full" else BRIEF_FIELDS
+    items = [t.model_dump(mode="json", include=fields) for t in page.items]
+    return CallToolResult(
+        content=[TextContent(type="text", text=summary)],
+        structured_content={"items": items, "next_cursor": page.next_cursor},
+    )
 
 
 class TagList(BaseModel):
@@ -424,6 +436,10 @@ IdempotencyKey = Annotated[
     ),
 ]
 DryRun = Annotated[bool, Field(description="true: report what would change, change nothing")]
+Detail = Annotated[
+    Literal["brief", "full"],
+    Field(description="brief: id, title, status, due_at, timezone, priority, tags, series_id"),
+]
 Due = Annotated[
     DueIn | None,
     Field(
@@ -566,6 +582,7 @@ def build_server(
         ] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
+        detail: Detail = "brief",
     ) -> Annotated[CallToolResult, TaskList]:
         """List the user's tasks with every filter, sort and page of GET /v1/tasks."""
         query = TaskQuery(
@@ -582,7 +599,7 @@ def build_server(
             cursor=cursor,
         )
         page = await task_svc.list_tasks(units(), _caller(), query)
-        return _result(page, _page_summary(page))
+        return _page_result(page, detail, _page_summary(page))
 
     @_agent_errors
     async def search_tasks(
@@ -598,11 +615,12 @@ def build_server(
         status: Annotated[Status | None, Field(description="open, completed or skipped")] = None,
         limit: Limit = 20,
         cursor: Cursor = None,
+        detail: Detail = "brief",
     ) -> Annotated[CallToolResult, TaskList]:
         """Full-text search over titles and descriptions, best match first."""
         q = TaskQuery(q=query, status=status, sort=TaskSort.RELEVANCE, limit=limit, cursor=cursor)
         page = await task_svc.list_tasks(units(), _caller(), q)
-        return _result(page, _page_summary(page, "matches"))
+        return _page_result(page, detail, _page_summary(page, "matches"))
 
     @_agent_errors
     async def update_task(
@@ -853,20 +871,21 @@ def build_server(
 
     @_agent_errors
     async def get_overdue_tasks(
-        limit: Limit = 50, cursor: Cursor = None
+        limit: Limit = 50, cursor: Cursor = None, detail: Detail = "brief"
     ) -> Annotated[CallToolResult, TaskList]:
         """Open tasks whose due time has passed, oldest first."""
         query = TaskQuery(
             status=Status.OPEN, overdue=True, sort=TaskSort.DUE_AT, limit=limit, cursor=cursor
         )
         page = await task_svc.list_tasks(units(), _caller(), query)
-        return _result(page, _page_summary(page, "overdue tasks"))
+        return _page_result(page, detail, _page_summary(page, "overdue tasks"))
 
     @_agent_errors
     async def get_upcoming_tasks(
         days: Annotated[int, Field(ge=1, le=366, description="look this many days ahead")] = 7,
         limit: Limit = 50,
         cursor: Cursor = None,
+        detail: Detail = "brief",
     ) -> Annotated[CallToolResult, TaskList]:
         """Open tasks due from now to `days` days ahead, soonest first."""
         now = clock.now()
@@ -879,7 +898,7 @@ def build_server(
             cursor=cursor,
         )
         page = await task_svc.list_tasks(units(), _caller(), query)
-        return _result(page, _page_summary(page, f"tasks due in the next {days} days"))
+        return _page_result(page, detail, _page_summary(page, f"tasks due in the next {days} days"))
 
     @_agent_errors
     async def list_tags() -> Annotated[CallToolResult, TagList]:

@@ -141,6 +141,26 @@ class TaskPublic(BaseModel):
     version: int
 
 
+BRIEF_FIELDS = frozenset(
+    {"id", "title", "status", "due_at", "timezone", "priority", "tags", "series_id"}
+)
+
+
+class TaskBrief(BaseModel):
+    """A task as lists show it to an agent; `detail: full` adds every field of TaskPublic."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: uuid.UUID
+    title: str
+    status: Status
+    due_at: AwareDatetime | None
+    timezone: str
+    priority: Priority
+    tags: list[str]
+    series_id: uuid.UUID | None
+
+
 class TaskPage(BaseModel):
     items: list[TaskPublic]
     next_cursor: str | None

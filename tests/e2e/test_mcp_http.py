@@ -658,3 +658,17 @@ async def test_an_agent_may_say_when_in_words(connect: Connect) -> None:
         task = await agent.ok("add_task", title="dentist", due_at="Friday at noon")
         assert task["due_at"].startswith("2027-01-08T12:00")  # NOW is Monday 2027-01-04
         await agent.fails("add_task", "due_at", "tomorrow 5pm", title="x", due_at="someday")
+
+
+async def test_lists_are_brief_unless_asked_in_full(connect: Connect) -> None:
+    brief = {"id", "title", "status", "due_at", "timezone", "priority", "tags", "series_id"}
+    async with connect("brief-agent") as session:
+        agent = Agent(session)
+        await agent.ok("add_task", title="brief one", description="long text", tags=["x"])
+        for tool, args in [("list_tasks", {}), ("search_tasks", {"query": "brief"})]:
+            listed = await agent.ok(tool, **args)
+            assert [set(t) for t in listed["items"]] == [brief], tool
+            full = await agent.ok(tool, detail="full", **args)
+            (task,) = full["items"]
+            assert task["description"] == "long text" and "reminders" in task, tool
+        await agent.fails("list_tasks", "detail", detail="everything")
