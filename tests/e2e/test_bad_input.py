@@ -23,7 +23,7 @@ BAD_CREATES = [
     ({"title": "t", "tags": [""]}, "tags.0"),
     ({"title": "t", "tags": [f"t{i}" for i in range(21)]}, "tags"),
     ({"title": "t", "tags": "home"}, "tags"),
-    ({"title": "t", "due_at": "tomorrow"}, "due_at"),
+    ({"title": "t", "due_at": "whenever it suits"}, "due_at"),  # no time, no phrase
     ({"title": "t", "due_at": "2027-02-30T10:00:00"}, "due_at"),
     ({"title": "t", "timezone": "Mars/Olympus"}, "timezone"),
     ({"title": "t", "due_at": "2027-01-01T10:00:00", "timezone": "Nowhere"}, "timezone"),
