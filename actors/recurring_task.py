@@ -119,7 +119,8 @@ class RecurringTaskActor(Actor, RecurringTaskActorInterface, Remindable):
     async def _set_state(self, state: str) -> dict:
         d = await self._definition()
         await series_svc.set_state(self.deps.uow_factory(), d.user_id, d.series_id, state)
-        d = d.model_copy(update={"state": state})
+        # read back: a resume may have spawned the occurrence that closed while paused
+        d = await series_svc.definition(self.deps.uow_factory(), d.series_id)
         await self._store_definition(d)
         return d.model_dump(mode="json")
 

@@ -233,6 +233,33 @@ async def reopen(uow: UnitOfWork, undo: ReopenRequest) -> bool:
     return undone
 
 
+async def respawn(uow: UnitOfWork, user_id: str, series_id: uuid.UUID) -> uuid.UUID | None:
+    """In the caller's transaction: for an active series with no open occurrence (its last
+    one closed while it was paused), the next one after now, decided as a completion of
+    that last one now would decide it; None when one is open or the rule has ended."""
+    last_id = await uow.tasks.last_in_series(user_id, series_id)
+    row = await uow.tasks.get_row(user_id, last_id, lock=True) if last_id else None
+    if row is None or row["status"] == Status.OPEN or row["series_state"] != "active":
+        return None
+    now = uow.now()
+    answer = decide_next(rule_of(row), _next_request(row, now), now)
+    if answer.next is None:
+        return None
+    next_id, created = await _create_occurrence(uow, row, answer.next)
+    if created:
+        nxt = await completion(uow, user_id, row["id"], next_id)
+        if nxt.next is not None:
+            uow.record(
+                TaskCreated(
+                    occurred_at=now,
+                    user_id=user_id,
+                    task_id=next_id,
+                    data=nxt.next.model_dump(mode="json"),
+                )
+            )
+    return next_id
+
+
 async def existing_next(uow: UnitOfWork, user_id: str, row: dict[str, Any]) -> uuid.UUID | None:
     """The occurrence after `row` in its series, if one was made."""
     if row["series_id"] is None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from domain.errors import NotFound, ValidationFailed
 from domain.events import TaskUpdated
 from domain.recurrence import CatchUp, RecurrenceMode, Rule, parse_rule
+from service.occurrences import respawn
 from service.unit_of_work import UnitOfWork
 
 
@@ -65,11 +66,14 @@ async def definition(uow: UnitOfWork, series_id: uuid.UUID) -> SeriesDefinition:
 
 async def set_state(uow: UnitOfWork, user_id: str, series_id: uuid.UUID, state: str) -> None:
     """The open occurrence gets a task.updated event, so the reminder schedule re-reads
-    its reminders: a paused series' reminders stop, and come back when it resumes."""
+    its reminders: a paused series' reminders stop, and come back when it resumes. A
+    resumed series whose last occurrence closed while it was paused gets its next one."""
     if state not in {"active", "paused", "ended"}:
         raise ValidationFailed.field("state", "must be active, paused or ended")
     async with uow:
         await uow.series.set_state(user_id, series_id, state)
+        if state == "active":  # its last occurrence may have closed while it was paused
+            await respawn(uow, user_id, series_id)
         row = await uow.series.definition(series_id)
         if row is not None and row["open_id"] is not None:
             uow.record(

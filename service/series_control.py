@@ -104,7 +104,8 @@ async def change(
     d = await _owned(uow, user_id, series_id)
     if d.state == "ended" and action != "end":
         raise Conflict("the series has ended: it cannot be paused or resumed")
-    return view(await control.set_state(series_id, STATE_AFTER[action]), d, uow.now())
+    changed = await control.set_state(series_id, STATE_AFTER[action])
+    return view(changed, changed, uow.now())  # read back after the change: a resume may spawn
 
 
 async def skip_date(

@@ -389,6 +389,9 @@ class Tasks(Protocol):
     async def next_in_series(
         self, user_id: str, series_id: uuid.UUID, after_index: int
     ) -> uuid.UUID | None: ...
+    async def last_in_series(self, user_id: str, series_id: uuid.UUID) -> uuid.UUID | None:
+        """The series' latest occurrence, open or closed."""
+
     async def stored_occurrence_id(
         self, user_id: str, series_id: uuid.UUID, index: int
     ) -> uuid.UUID: ...

@@ -251,6 +251,17 @@ class SqlTasks:
             )
         ).scalar()
 
+    async def last_in_series(self, user_id: str, series_id: uuid.UUID) -> uuid.UUID | None:
+        return (
+            await self._conn.execute(
+                text(
+                    "SELECT id FROM tasks WHERE user_id = :u AND series_id = :s "
+                    "ORDER BY occurrence_index DESC LIMIT 1"
+                ),
+                {"u": user_id, "s": series_id},
+            )
+        ).scalar()
+
     async def stored_occurrence_id(
         self, user_id: str, series_id: uuid.UUID, index: int
     ) -> uuid.UUID:

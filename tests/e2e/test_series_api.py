@@ -96,6 +96,15 @@ async def test_pause_spawns_nothing_and_holds_reminders_until_resume(api: Api) -
     assert nxt is not None and nxt["due_at"].startswith("2027-01-06")
     await api.client.post(f"{url}/pause", headers=api.auth(user))
     assert await complete(api, user, nxt["id"]) is None  # paused: nothing spawns
+    view = (await api.client.get(url, headers=api.auth(user))).json()
+    assert view["open_task_id"] is None
+    # resuming a series left without an open occurrence gives it the next one
+    again = (await api.client.post(f"{url}/resume", headers=api.auth(user))).json()
+    assert again["state"] == "active" and again["open_task_id"] is not None
+    assert again["open_due_at"].startswith("2027-01-07")
+    assert again["open_task_id"] in await upcoming()  # with its reminder
+    twice = (await api.client.post(f"{url}/resume", headers=api.auth(user))).json()
+    assert twice["open_task_id"] == again["open_task_id"]  # one, however often resumed
 
 
 async def test_an_ended_series_has_no_next_dates_and_cannot_resume(api: Api) -> None:

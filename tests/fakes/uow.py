@@ -920,6 +920,10 @@ class FakeTasks(_Repository):
         ]
         return later[0]["id"] if later else None
 
+    async def last_in_series(self, user_id: str, series_id: uuid.UUID) -> uuid.UUID | None:
+        tasks = self._series_tasks(user_id, series_id)
+        return tasks[-1]["id"] if tasks else None
+
     async def stored_occurrence_id(
         self, user_id: str, series_id: uuid.UUID, index: int
     ) -> uuid.UUID:

@@ -152,6 +152,9 @@ async def test_a_paused_series_holds_its_reminders_and_spawns_nothing(stack: Sta
         assert done.json()["next"] is None
         view = (await c.get(series)).json()
         assert view["state"] == "paused" and view["open_task_id"] is None
+        respawned = (await c.post(f"{series}/resume")).json()
+        assert respawned["state"] == "active" and respawned["open_task_id"] is not None
+        assert respawned["open_task_id"] != task["id"]
 
 
 async def snooze_by_agent(stack: Stack, user: str, reminder_id: str, until: datetime) -> dict:
